@@ -1,0 +1,53 @@
+// A private, rshared mount root per test, as TESTING.md prescribes, and a teardown that lazily
+// unmounts everything below it (deepest first) so no test leaves a mount behind.
+import { mkdtemp, rm, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { readMountInfo } from '../../src/common/mountinfo.js';
+
+export interface TempRoot {
+  /** The temp directory itself (holds `root` and anything else the test wants). */
+  dir: string;
+  /** An rshared bind mount of `dir/root`. */
+  root: string;
+  cleanup(): Promise<void>;
+}
+
+export async function makeTempDir(prefix: string): Promise<string> {
+  const base = join(tmpdir(), 'dvdi-test');
+  await mkdir(base, { recursive: true });
+  return mkdtemp(join(base, `${prefix}-`));
+}
+
+/** Unmount (lazily, deepest first) every mount at or below `dir`. */
+export async function unmountBelow(dir: string): Promise<void> {
+  for (let pass = 0; pass < 5; pass++) {
+    const mounts = (await readMountInfo()).map((m) => m.mountPoint).filter((mp) => mp === dir || mp.startsWith(`${dir}/`));
+    if (mounts.length === 0) return;
+    mounts.sort((a, b) => b.length - a.length);
+    for (const mp of mounts) {
+      try {
+        execFileSync('umount', ['-l', mp], { stdio: 'ignore' });
+      } catch {
+        // already gone through propagation: fine
+      }
+    }
+  }
+}
+
+export async function makeSharedRoot(prefix = 'root'): Promise<TempRoot> {
+  const dir = await makeTempDir(prefix);
+  const root = join(dir, 'root');
+  await mkdir(root);
+  execFileSync('mount', ['--bind', root, root]);
+  execFileSync('mount', ['--make-rshared', root]);
+  return {
+    dir,
+    root,
+    async cleanup() {
+      await unmountBelow(dir);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
