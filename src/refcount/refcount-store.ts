@@ -1,0 +1,136 @@
+// The RefcountStore: who holds which volume on which node, under leases, and which holder
+// performs each mount-state transition on a node. Two implementations honour this contract —
+// the embedded file store (one node, no Redis) and the Redis store (many nodes, Lua scripts) —
+// and test/contract/ runs one suite against both.
+//
+// Model, per volume V (key: driver + name):
+//   holders   token → { node, task, role, expiresAt }   role 'holder' = a task using V,
+//             role 'unmounter' = the last holder of a node (or a reconciler) performing the unmount
+//   mode      'exclusive' | 'shared', fixed by the first claim while holders exist
+//   epoch     increases whenever an exclusive V is granted to a node other than the last one
+//   nodes     node → { state, performer?, mountpoint?, lastLiveAt }
+//             state: absent → mounting(performer) → mounted(mountpoint) → unmounting(performer) → absent
+// The driver Mount ID of a node's mount is the performer's token: it is recorded (state
+// mounting) *before* the driver is called, so whoever takes over after a crash knows which ID
+// to Unmount and the plugin's per-ID count stays consistent (one Unmount per Mount).
+// Time is the store's own (Redis TIME, or the embedded store's injected clock); callers pass
+// durations, never timestamps. Every operation is idempotent per token.
+
+export type AccessMode = 'exclusive' | 'shared';
+export type NodeMountState = 'absent' | 'mounting' | 'mounted' | 'unmounting';
+export type HolderRole = 'holder' | 'unmounter';
+
+export interface VolumeKey {
+  driver: string;
+  name: string;
+}
+
+export interface HolderRef extends VolumeKey {
+  node: string;
+  /** Random per claim; identifies the holder in every later call. */
+  token: string;
+}
+
+export interface AcquireRequest extends HolderRef {
+  task: string;
+  mode: AccessMode;
+  /** Take an exclusive volume from other nodes: revoke their holders, increase the epoch. */
+  preempt: boolean;
+  ttlMs: number;
+  /**
+   * Another node whose state is not `absent` but which has had no live holder for longer than
+   * this no longer blocks an exclusive grant (its orphan is its reconciler's business and the
+   * storage backend is the hard fence). Default: 3 × ttlMs.
+   */
+  orphanGraceMs?: number;
+}
+
+/** What the caller must do after `acquire`. */
+export type AcquireResult =
+  /** Registered, and this holder performs the mount: state is now mounting(by this token), and
+   * the token is the driver Mount ID. `staleMountId`: a dead performer's ID whose driver Mount
+   * may have happened; Unmount it (unknown IDs succeed) before mounting. */
+  | { kind: 'mount'; epoch: number; staleMountId?: string }
+  /** Registered; V is already mounted on this node at `mountpoint`: use it, no driver Mount. */
+  | { kind: 'join'; epoch: number; mountpoint: string }
+  /** Registered; another holder of this node is mounting or unmounting: call acquire again later. */
+  | { kind: 'wait'; epoch: number; state: NodeMountState; performer: string }
+  /** Not registered: exclusive V is held by other node(s); call again later or give up. */
+  | { kind: 'held'; nodes: string[] }
+  /** Not registered: V is held with the other access mode. */
+  | { kind: 'mode-conflict'; mode: AccessMode }
+  /** Not registered: the store lost its data recently; no new exclusive grant until `retryInMs`. */
+  | { kind: 'quarantine'; retryInMs: number };
+
+export type RenewResult =
+  | { kind: 'ok'; epoch: number; expiresInMs: number }
+  /** The lease is gone: expired, revoked by a preemption, or the store lost it. Fence. */
+  | { kind: 'lost' };
+
+export type MarkResult = { kind: 'ok' } | { kind: 'lost' } | { kind: 'not-performer'; state: NodeMountState; performer?: string };
+
+export type ReleaseResult =
+  /** This was the last live holder on the node: it is now the unmounter (lease kept) and must
+   * unmount, then call markUnmounted. `mountpoint` is what the node had mounted. */
+  | { kind: 'unmount'; mountpoint?: string; mountId?: string }
+  /** Other holders remain on this node (or V was not mounted here): nothing to unmount. */
+  | { kind: 'released' }
+  /** The token was not (or no longer) registered: nothing to do. */
+  | { kind: 'unknown' };
+
+export type ClaimUnmountResult =
+  /** The caller now performs the unmount of an orphaned node state. */
+  | { kind: 'unmount'; state: NodeMountState; mountpoint?: string; mountId?: string }
+  /** Live holders exist on this node, or a live performer is already at work. */
+  | { kind: 'busy' }
+  /** Nothing mounted on this node for V. */
+  | { kind: 'absent' };
+
+export interface NodeView {
+  node: string;
+  state: NodeMountState;
+  performer?: string;
+  mountpoint?: string;
+  /** Driver Mount ID of the current mount (the token of the holder that mounted). */
+  mountId?: string;
+}
+
+export interface HolderView {
+  token: string;
+  node: string;
+  task: string;
+  role: HolderRole;
+  /** Remaining lease; negative when expired but not yet reaped. */
+  expiresInMs: number;
+}
+
+export interface VolumeView extends VolumeKey {
+  mode: AccessMode | undefined;
+  epoch: number;
+  holders: HolderView[];
+  nodes: NodeView[];
+}
+
+export interface RefcountStore {
+  /** `embedded` or `redis`, for metrics and /status. */
+  readonly backend: string;
+  acquire(request: AcquireRequest): Promise<AcquireResult>;
+  /** Performer reports the driver Mount + bind done. */
+  markMounted(ref: HolderRef, mountpoint: string): Promise<MarkResult>;
+  /** Performer gives up a mount it could not complete: state back to absent, holder removed. */
+  abortMount(ref: HolderRef): Promise<MarkResult>;
+  renew(ref: HolderRef, ttlMs: number): Promise<RenewResult>;
+  release(ref: HolderRef): Promise<ReleaseResult>;
+  /** Unmounter reports the unmount done: state absent, its entry removed. */
+  markUnmounted(ref: HolderRef): Promise<MarkResult>;
+  /** Remove this node's expired holders; returns the volumes whose node state now has no live holder. */
+  reap(node: string): Promise<VolumeKey[]>;
+  /** Reconciler takes over the unmount of V on `node` when nobody live holds or performs there. */
+  claimUnmount(ref: HolderRef, ttlMs: number): Promise<ClaimUnmountResult>;
+  /** Read-only views for /status, metrics and `dvdi status`. */
+  inspect(volume: VolumeKey): Promise<VolumeView | undefined>;
+  list(): Promise<VolumeView[]>;
+  /** True when the backend answers now (Redis PING; the embedded store: its file is usable). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
