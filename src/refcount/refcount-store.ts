@@ -49,8 +49,9 @@ export interface AcquireRequest extends HolderRef {
 export type AcquireResult =
   /** Registered, and this holder performs the mount: state is now mounting(by this token), and
    * the token is the driver Mount ID. `staleMountId`: a dead performer's ID whose driver Mount
-   * may have happened; Unmount it (unknown IDs succeed) before mounting. */
-  | { kind: 'mount'; epoch: number; staleMountId?: string }
+   * may have happened; Unmount it (unknown IDs succeed) before mounting. `preempted`: the nodes
+   * whose holders this acquire revoked (preempt only). */
+  | { kind: 'mount'; epoch: number; staleMountId?: string; preempted?: string[] }
   /** Registered; V is already mounted on this node at `mountpoint`: use it, no driver Mount. */
   | { kind: 'join'; epoch: number; mountpoint: string }
   /** Registered; another holder of this node is mounting or unmounting: call acquire again later. */

@@ -1,0 +1,63 @@
+// Errors of the attach / detach / fence use cases, each with the CONTRACT exit code.
+import { DvdiError, ExitCode } from '../common/errors.js';
+
+export class VolumeHeldError extends DvdiError {
+  constructor(volume: string, driver: string, nodes: readonly string[], waitedMs: number) {
+    super(
+      'DVDI_VOLUME_HELD',
+      `volume ${volume} (driver ${driver}) is held exclusively by node ${nodes.join(', ')}; gave up after ${waitedMs} ms ` +
+        `(raise DVDI_ACQUIRE_TIMEOUT_MS to wait longer, or set DVDI_VOLUME_PREEMPT=true to take it)`,
+      { context: { volume, driver, nodes: nodes.join(','), waitedMs }, exitCode: ExitCode.Unavailable },
+    );
+  }
+}
+
+export class AccessModeConflictError extends DvdiError {
+  constructor(volume: string, driver: string, wanted: string, held: string) {
+    super(
+      'DVDI_ACCESS_MODE_CONFLICT',
+      `volume ${volume} (driver ${driver}) is held in ${held} mode; this task asked for ${wanted} (DVDI_VOLUME_ACCESS must match while the volume is in use)`,
+      { context: { volume, driver, wanted, held }, exitCode: ExitCode.Unavailable },
+    );
+  }
+}
+
+export class VolumeMissingError extends DvdiError {
+  constructor(volume: string, driver: string) {
+    super(
+      'DVDI_VOLUME_MISSING',
+      `volume ${volume} does not exist in driver ${driver} and DVDI_VOLUME_EXPLICITCREATE is true, so it is not created`,
+      { context: { volume, driver }, exitCode: ExitCode.MountFailed },
+    );
+  }
+}
+
+export class ReadOnlyConflictError extends DvdiError {
+  constructor(volume: string, wantedReadOnly: boolean) {
+    super(
+      'DVDI_READONLY_CONFLICT',
+      `volume ${volume} is already bound ${wantedReadOnly ? 'read-write' : 'read-only'} on this node for another task; ` +
+        `this task asked for ${wantedReadOnly ? 'read-only' : 'read-write'} (DVDI_VOLUME_READONLY must match on one node)`,
+      { context: { volume, wantedReadOnly }, exitCode: ExitCode.MountFailed },
+    );
+  }
+}
+
+export class LeaseLostError extends DvdiError {
+  constructor(volume: string, driver: string, when: string) {
+    super('DVDI_LEASE_LOST', `lease on volume ${volume} (driver ${driver}) was lost ${when} (revoked by a preemption or expired)`, {
+      context: { volume, driver, when },
+      exitCode: ExitCode.Fenced,
+    });
+  }
+}
+
+export class StoreUnavailableError extends DvdiError {
+  constructor(backend: string, operation: string, volume: string, cause: unknown) {
+    super('DVDI_STORE_UNAVAILABLE', `refcount store (${backend}) failed during ${operation} of volume ${volume}`, {
+      context: { backend, operation, volume },
+      cause,
+      exitCode: ExitCode.Unavailable,
+    });
+  }
+}

@@ -1,0 +1,42 @@
+// The narrow faces of the outside world that the lifecycle uses: only the calls it makes.
+// main.ts adapts the real driver client, mounter and store to these; unit tests use fakes.
+import type { AccessMode } from '../refcount/refcount-store.js';
+
+/** One volume a task asked for (config/ produces these, validated and frozen). */
+export interface VolumeRequest {
+  name: string;
+  driver: string;
+  /** Driver options for Create. Values are secrets: never logged, never reported. */
+  opts: Readonly<Record<string, string>>;
+  explicitCreate: boolean;
+  containerPath?: string | undefined;
+  access: AccessMode;
+  preempt: boolean;
+  readOnly: boolean;
+}
+
+/** What the lifecycle asks of a volume plugin (one per driver name). */
+export interface VolumeDriverPort {
+  /** undefined when the plugin does not know the volume. */
+  get(name: string): Promise<{ name: string } | undefined>;
+  create(name: string, opts: Readonly<Record<string, string>>): Promise<void>;
+  /** Returns the plugin's mountpoint on this host. */
+  mount(name: string, id: string): Promise<string>;
+  /** Unknown IDs succeed. */
+  unmount(name: string, id: string): Promise<void>;
+}
+
+export interface DriverRegistryPort {
+  driver(name: string): VolumeDriverPort;
+}
+
+export interface MounterPort {
+  /** ROOT/<name>, checked: stays under ROOT, no symlink. */
+  volumePath(name: string): string;
+  /** Idempotent bind of the plugin's mountpoint to the volume path. */
+  bind(source: string, target: string, options: { readOnly: boolean }): Promise<void>;
+  /** umount --lazy until nothing is mounted at target; not mounted = success. */
+  unmountLazy(target: string): Promise<void>;
+  /** undefined when nothing is mounted at target; else whether the bind is read-only. */
+  mountedAt(target: string): Promise<{ readOnly: boolean } | undefined>;
+}
