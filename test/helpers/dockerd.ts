@@ -1,0 +1,344 @@
+// A private Docker engine for e2e tests (TESTING.md): one `dockerd` per test file, on its own
+// socket and exec-root, never touching a system daemon. Its data root is a cache shared by all
+// runs (`<repo>/.test-tmp/docker-data`) so imported images survive between runs; a data root
+// admits one daemon at a time, so `startDockerd` first takes an exclusive flock(2) on
+// `<repo>/.test-tmp/dockerd.lock` and waits for it. The lock is held by a tiny `flock` child
+// whose stdin is a pipe from this process: when this process ends for any reason, the pipe
+// closes and the lock is released, so a crashed test never leaves a stale lock. A daemon that
+// such a crash left running is killed by the next `startDockerd` (see `reapOrphans`).
+//
+// Test files that use Docker therefore run one after another; within a file, use `test.serial`.
+// Legacy plugin sockets live in the global `/run/docker/plugins`: use unique plugin names
+// (e.g. `dvdi-e2e-<random>`) and remove the sockets at the end.
+//
+// A daemon that cannot start is a failure with the reason and the tail of its log, not a skip.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { makeTempDir, unmountBelow } from './mount-root.js';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const TEST_TMP = join(REPO_ROOT, '.test-tmp');
+export const DOCKER_DATA_ROOT = join(TEST_TMP, 'docker-data');
+const LOCK_PATH = join(TEST_TMP, 'dockerd.lock');
+/** Where the daemon that holds the lock records itself, for reaping after a crash. */
+const STATE_PATH = join(TEST_TMP, 'dockerd.state.json');
+
+export type Log = (line: string) => void;
+const defaultLog: Log = (line) => process.stderr.write(`[dockerd-helper] ${line}\n`);
+
+export interface DockerResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface DockerOptions {
+  /** false: return a failed result instead of throwing. Default true. */
+  reject?: boolean;
+  timeoutMs?: number;
+}
+
+export class DockerCommandError extends Error {
+  readonly result: DockerResult;
+  constructor(args: readonly string[], result: DockerResult) {
+    super(`docker ${args.join(' ')}: exit ${result.exitCode}: ${result.stderr.trim() || result.stdout.trim()}`);
+    this.name = 'DockerCommandError';
+    this.result = result;
+  }
+}
+
+/** Runs the docker CLI against one engine. */
+export type DockerCli = (args: readonly string[], options?: DockerOptions) => Promise<DockerResult>;
+
+export interface PrivateDockerd {
+  /** Path of the engine's unix socket. */
+  readonly socket: string;
+  /** `unix://<socket>`, for `DOCKER_HOST` or dockerode. */
+  readonly dockerHost: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly pid: number;
+  /** `docker -H <dockerHost> ...args`; throws DockerCommandError on a non-zero exit unless reject:false. */
+  readonly docker: DockerCli;
+  /** Stops the daemon (SIGTERM, then SIGKILL), unmounts what it left, releases the lock. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartDockerdOptions {
+  log?: Log;
+  /** How long to wait for `/_ping` after spawning. Default 90 s: a daemon restoring volumes of a
+   * plugin that is gone retries the plugin lookup for up to ~30 s before it serves. */
+  startTimeoutMs?: number;
+  /** How long to wait for another test file's daemon to finish. Default 10 min. */
+  lockTimeoutMs?: number;
+}
+
+export function makeDockerCli(dockerHost: string): DockerCli {
+  return async (args, options = {}) => {
+    const full = ['-H', dockerHost, ...args];
+    const r = await execa('docker', full, {
+      reject: false,
+      timeout: options.timeoutMs ?? 120_000,
+      stdin: 'ignore',
+      env: { LC_ALL: 'C', DOCKER_CLI_HINTS: 'false' },
+    });
+    if (r.timedOut) throw new Error(`docker ${args.join(' ')}: timed out after ${options.timeoutMs ?? 120_000} ms`);
+    const result: DockerResult = {
+      exitCode: typeof r.exitCode === 'number' ? r.exitCode : -1,
+      stdout: String(r.stdout ?? ''),
+      stderr: String(r.stderr ?? ''),
+    };
+    if (result.exitCode !== 0 && options.reject !== false) throw new DockerCommandError(args, result);
+    return result;
+  };
+}
+
+async function which(file: string): Promise<boolean> {
+  const r = await execa('sh', ['-c', 'command -v "$1"', 'sh', file], { reject: false });
+  return r.exitCode === 0;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return true;
+    await sleep(100);
+  }
+  return !isAlive(pid);
+}
+
+async function terminate(pid: number, log: Log, what: string): Promise<void> {
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  if (await waitForExit(pid, 30_000)) return;
+  log(`${what} (pid ${pid}) did not stop within 30 s of SIGTERM: SIGKILL`);
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  await waitForExit(pid, 5_000);
+}
+
+/** An exclusive flock held by a child process that lives exactly as long as our stdin pipe. */
+async function acquireLock(log: Log, timeoutMs: number): Promise<{ release(): Promise<void> }> {
+  await mkdir(TEST_TMP, { recursive: true });
+  closeSync(openSync(LOCK_PATH, 'a'));
+  const holder = spawn('flock', ['--exclusive', '--timeout', String(Math.ceil(timeoutMs / 1000)), LOCK_PATH, 'sh', '-c', 'echo locked; read _ignored; exit 0'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  holder.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const started = Date.now();
+  const progress = setInterval(() => log(`waiting for ${LOCK_PATH} (another test file's dockerd) for ${Math.round((Date.now() - started) / 1000)} s`), 15_000);
+  try {
+    await new Promise<void>((resolveLock, rejectLock) => {
+      let out = '';
+      holder.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('locked')) resolveLock();
+      });
+      holder.once('error', rejectLock);
+      holder.once('exit', (code) => rejectLock(new Error(`could not lock ${LOCK_PATH} within ${timeoutMs} ms (flock exit ${code}): ${stderr.trim()}`)));
+    });
+  } finally {
+    clearInterval(progress);
+  }
+  return {
+    async release() {
+      if (holder.exitCode !== null || holder.signalCode !== null) return;
+      const exited = once(holder, 'exit');
+      holder.stdin.end();
+      await exited;
+    },
+  };
+}
+
+/** Kill a daemon (and its containerd and shims) that a crashed test run left on our data root. */
+async function reapOrphans(log: Log): Promise<void> {
+  let previous: { pid?: number; execRoot?: string } = {};
+  try {
+    previous = JSON.parse(await readFile(STATE_PATH, 'utf8')) as typeof previous;
+  } catch {
+    // no previous daemon recorded
+  }
+  const needles = [`--data-root ${DOCKER_DATA_ROOT}`, `--data-root=${DOCKER_DATA_ROOT}`];
+  if (previous.execRoot) needles.push(previous.execRoot);
+  const victims: { pid: number; cmd: string }[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    } catch {
+      continue;
+    }
+    if (needles.some((n) => cmd.includes(n))) victims.push({ pid, cmd });
+  }
+  // dockerd first: it stops its own containerd and shims when it can.
+  victims.sort((a, b) => Number(b.cmd.startsWith('dockerd')) - Number(a.cmd.startsWith('dockerd')));
+  for (const v of victims) {
+    log(`killing a leftover process from an earlier run: pid ${v.pid}: ${v.cmd.slice(0, 160)}`);
+    await terminate(v.pid, log, 'leftover process');
+  }
+  if (previous.execRoot) {
+    await unmountBelow(previous.execRoot);
+    await rm(previous.execRoot, { recursive: true, force: true }).catch(() => undefined);
+  }
+  await unmountBelow(DOCKER_DATA_ROOT);
+  await rm(STATE_PATH, { force: true });
+}
+
+function ping(socket: string): Promise<boolean> {
+  return new Promise((resolvePing) => {
+    const req = request({ socketPath: socket, path: '/_ping', method: 'GET', timeout: 2_000 }, (res) => {
+      res.resume();
+      resolvePing(res.statusCode === 200);
+    });
+    req.on('error', () => resolvePing(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolvePing(false);
+    });
+    req.end();
+  });
+}
+
+async function logTail(path: string, lines = 25): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export async function startDockerd(options: StartDockerdOptions = {}): Promise<PrivateDockerd> {
+  const log = options.log ?? defaultLog;
+  const startTimeoutMs = options.startTimeoutMs ?? 90_000;
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new Error('private dockerd: the e2e tests must run as root (dockerd, mounts, loop devices)');
+  }
+  for (const tool of ['dockerd', 'docker', 'flock']) {
+    if (!(await which(tool))) {
+      throw new Error(`private dockerd: '${tool}' is not installed: apt-get install -y docker.io util-linux (scripts/ensure-system-packages.sh does this)`);
+    }
+  }
+
+  const lock = await acquireLock(log, options.lockTimeoutMs ?? 600_000);
+  let child: ChildProcess | undefined;
+  let dir: string | undefined;
+  try {
+    await reapOrphans(log);
+    dir = await makeTempDir('dockerd');
+    const socket = join(dir, 'docker.sock');
+    const execRoot = join(dir, 'exec');
+    const pidfile = join(dir, 'docker.pid');
+    const logPath = join(dir, 'dockerd.log');
+    await mkdir(execRoot, { recursive: true });
+    await mkdir(DOCKER_DATA_ROOT, { recursive: true });
+    // No --containerd: dockerd then supervises its own containerd with its socket and state
+    // under the exec-root and its content under the data root, apart from any system one.
+    const args = [
+      '--iptables=false',
+      '--ip6tables=false',
+      '--bridge=none',
+      '--host',
+      `unix://${socket}`,
+      '--data-root',
+      DOCKER_DATA_ROOT,
+      '--exec-root',
+      execRoot,
+      '--pidfile',
+      pidfile,
+    ];
+    const logFd = openSync(logPath, 'a');
+    try {
+      child = spawn('dockerd', args, { stdio: ['ignore', logFd, logFd] });
+    } finally {
+      closeSync(logFd);
+    }
+    const spawned = child;
+    let spawnError: Error | undefined;
+    spawned.once('error', (error) => (spawnError = error));
+    if (spawned.pid === undefined) throw new Error(`private dockerd: could not spawn dockerd: ${spawnError?.message ?? 'no pid'}`);
+    const pid = spawned.pid;
+    await writeFile(STATE_PATH, JSON.stringify({ pid, execRoot }));
+    log(`started dockerd pid ${pid}, socket ${socket}, data root ${DOCKER_DATA_ROOT}`);
+
+    const started = Date.now();
+    let lastProgress = started;
+    for (;;) {
+      if (spawnError) throw new Error(`private dockerd: spawn failed: ${spawnError.message}`);
+      if (spawned.exitCode !== null || spawned.signalCode !== null) {
+        throw new Error(`private dockerd exited during start (exit ${spawned.exitCode ?? spawned.signalCode}); its log ends:\n${await logTail(logPath)}`);
+      }
+      if (await ping(socket)) break;
+      const now = Date.now();
+      if (now - started > startTimeoutMs) {
+        throw new Error(`private dockerd did not answer /_ping within ${startTimeoutMs} ms; its log ends:\n${await logTail(logPath)}`);
+      }
+      if (now - lastProgress >= 5_000) {
+        lastProgress = now;
+        log(`waiting for dockerd /_ping: ${Math.round((now - started) / 1000)} s; last log line: ${(await logTail(logPath, 1)).slice(0, 200)}`);
+      }
+      await sleep(200);
+    }
+    log(`dockerd answers /_ping after ${Date.now() - started} ms`);
+
+    const tempDir = dir;
+    let stopped: Promise<void> | undefined;
+    return {
+      socket,
+      dockerHost: `unix://${socket}`,
+      dataRoot: DOCKER_DATA_ROOT,
+      execRoot,
+      pid,
+      docker: makeDockerCli(`unix://${socket}`),
+      stop() {
+        stopped ??= (async () => {
+          try {
+            await terminate(pid, log, 'dockerd');
+            await reapOrphans(log);
+            await unmountBelow(tempDir);
+            await rm(tempDir, { recursive: true, force: true });
+          } finally {
+            await lock.release();
+          }
+        })();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    if (child?.pid !== undefined) await terminate(child.pid, log, 'dockerd');
+    await reapOrphans(log).catch(() => undefined);
+    if (dir !== undefined) {
+      await unmountBelow(dir);
+      await rm(dir, { recursive: true, force: true });
+    }
+    await lock.release();
+    throw error;
+  }
+}
