@@ -266,6 +266,14 @@ export class LinuxMounter implements Mounter {
   private async checkedTarget(target: string): Promise<string> {
     const absolute = posix.resolve(target);
     const parent = posix.dirname(absolute);
+    const known = this.roots.has(parent) || [...this.roots.values()].includes(parent);
+    if (!known && this.roots.size > 0) {
+      throw new MounterError(
+        MounterErrorCode.PathUnsafe,
+        absolute,
+        `${absolute} is not directly below a mount root (${[...new Set(this.roots.values())].join(', ')}); refusing to mount or unmount there`,
+      );
+    }
     const real = await this.preparedRoot(parent);
     return volumePathUnder(real, posix.basename(absolute));
   }
