@@ -113,15 +113,17 @@ export class LinuxMounter implements Mounter {
       throw new MounterError(MounterErrorCode.SourceInvalid, sourcePath, `bind source ${sourcePath} is on no mount in ${this.mountInfoPath}`);
     }
     const wanted = bindIdentityOf(sourceMount, sourcePath);
+    // A bind inherits the source mount's ro flag: rw asked of a read-only plugin mount gives ro.
+    const expectReadOnly = readOnly || isReadOnly(sourceMount);
 
     const existing = topMountAt(entries, path);
     if (existing !== undefined) {
       if (existing.device === wanted.device && existing.root === wanted.root) {
-        if (isReadOnly(existing) !== readOnly) {
+        if (isReadOnly(existing) !== expectReadOnly) {
           throw new MounterError(
             MounterErrorCode.OptionsConflict,
             path,
-            `${sourcePath} is already bound at ${path} ${isReadOnly(existing) ? 'read-only' : 'read-write'}, but ${readOnly ? 'read-only' : 'read-write'} was asked`,
+            `${sourcePath} is already bound at ${path} ${isReadOnly(existing) ? 'read-only' : 'read-write'}, but ${expectReadOnly ? 'read-only' : 'read-write'} was asked`,
             { context: { source: sourcePath } },
           );
         }
@@ -145,8 +147,8 @@ export class LinuxMounter implements Mounter {
       if (made === undefined || made.device !== wanted.device || made.root !== wanted.root) {
         throw new MounterError(MounterErrorCode.MountFailed, path, `mount reported success but ${path} does not show ${sourcePath} (${wanted.device} ${wanted.root}) in mountinfo`);
       }
-      if (isReadOnly(made) !== readOnly) {
-        throw new MounterError(MounterErrorCode.MountFailed, path, `the bind at ${path} has options ${made.options.join(',')}, expected ${readOnly ? 'ro' : 'rw'}`);
+      if (isReadOnly(made) !== expectReadOnly) {
+        throw new MounterError(MounterErrorCode.MountFailed, path, `the bind at ${path} has options ${made.options.join(',')}, expected ${expectReadOnly ? 'ro' : 'rw'}`);
       }
     } catch (error) {
       // Never leave a half-made (e.g. writable instead of read-only) bind behind.
@@ -186,7 +188,15 @@ export class LinuxMounter implements Mounter {
 
   async listBinds(root: string): Promise<BindMount[]> {
     const configured = posix.resolve(root);
-    const real = this.roots.get(configured) ?? (await realpath(configured));
+    let real = this.roots.get(configured);
+    if (real === undefined) {
+      try {
+        real = await realpath(configured);
+      } catch (error) {
+        if (errnoOf(error) === 'ENOENT') return []; // no root, nothing bound below it
+        throw error;
+      }
+    }
     return bindsUnder(await this.mountInfo(), real);
   }
 

@@ -17,7 +17,7 @@ test.after.always(async () => {
 
 async function setup() {
   const temp = await makeSharedRoot('mounter');
-  cleanups.push(temp.cleanup);
+  cleanups.push(() => temp.cleanup());
   const plugin = join(temp.dir, 'plugin');
   await mkdir(plugin);
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', plugin]);
@@ -96,6 +96,18 @@ test('a read-only bind rejects writes while the source stays writable', async (t
   t.is(await readFile(join(target, 'y.txt'), 'utf8'), 'yes');
   t.true(mountsAt(await readMountInfo(), target)[0]!.options.includes('ro'));
   t.true((await mounter.listBinds(root))[0]!.readOnly);
+});
+
+test('a bind of a read-only plugin mount (the mount point itself) is read-only and idempotent', async (t) => {
+  const { mounter, root, dir } = await setup();
+  const roSource = join(dir, 'ro-plugin');
+  await mkdir(roSource);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', roSource]);
+  const target = await mounter.volumePath(root, 'snap');
+  t.true((await mounter.bind(roSource, target)).created);
+  t.false((await mounter.bind(roSource, target, { readOnly: true })).created);
+  t.like((await mounter.listBinds(root))[0], { name: 'snap', rootInFs: '/', readOnly: true });
+  t.deepEqual(await new LinuxMounter().listBinds(join(dir, 'no-such-root')), []);
 });
 
 test('bind is idempotent: a second call mounts nothing more', async (t) => {
@@ -219,7 +231,7 @@ test('a symlink at ROOT/<name> pointing outside is refused and nothing is mounte
 
 test('a root reached through a symlink is used by its real path, and refused once the link is swapped', async (t) => {
   const temp = await makeSharedRoot('mounter-link');
-  cleanups.push(temp.cleanup);
+  cleanups.push(() => temp.cleanup());
   const link = join(temp.dir, 'link');
   await symlink(temp.root, link);
   const mounter = new LinuxMounter();
