@@ -1,0 +1,45 @@
+// Typed errors of the refcount stores. Callers branch on `code` / `instanceof`; the exit code is
+// what `dvdi sidecar` ends with when one of these reaches the top (CONTRACT exit codes).
+import { DvdiError, ExitCode } from '../common/errors.js';
+
+/** The embedded store's lock file stayed held by a live owner for longer than the bounded wait. */
+export class StoreLockTimeoutError extends DvdiError {
+  constructor(lockPath: string, waitedMs: number, owner: string | undefined) {
+    super('DVDI_STORE_LOCK_TIMEOUT', `state lock ${lockPath} still held by ${owner ?? 'an unknown owner'} after ${Math.round(waitedMs)} ms`, {
+      context: { lockPath, waitedMs: Math.round(waitedMs), owner },
+      exitCode: ExitCode.Unavailable,
+    });
+  }
+}
+
+/** The state file exists but is not a state this code wrote: never guess, never overwrite it. */
+export class StoreStateCorruptError extends DvdiError {
+  constructor(statePath: string, cause: unknown) {
+    super('DVDI_STORE_STATE_CORRUPT', `state file ${statePath} is not a valid refcount state`, {
+      context: { statePath },
+      cause,
+      exitCode: ExitCode.Unavailable,
+    });
+  }
+}
+
+/** The store could not be read or written (permissions, disk full, lock file I/O…). */
+export class StoreIoError extends DvdiError {
+  constructor(what: string, path: string, cause: unknown) {
+    super('DVDI_STORE_IO', `${what} ${path} failed`, { context: { what, path }, cause, exitCode: ExitCode.Unavailable });
+  }
+}
+
+/** An operation on a store after close(). */
+export class StoreClosedError extends DvdiError {
+  constructor(backend: string) {
+    super('DVDI_STORE_CLOSED', `${backend} refcount store is closed`, { context: { backend }, exitCode: ExitCode.Internal });
+  }
+}
+
+/** A request the model refuses because no correct caller sends it (a bug on the caller's side). */
+export class StoreMisuseError extends DvdiError {
+  constructor(message: string, context: Record<string, string | number | undefined>) {
+    super('DVDI_STORE_MISUSE', message, { context, exitCode: ExitCode.Internal });
+  }
+}

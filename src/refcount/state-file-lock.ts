@@ -1,0 +1,255 @@
+// The embedded store's cross-process lock: a lock file created with O_CREAT|O_EXCL that names
+// its owner, a bounded wait with progress logging, and safe breaking of a lock whose owner died.
+//
+// Why not flock(2): Node has no binding for it and no lock library is installed (proper-lockfile
+// is not among the dependencies; its mkdir locks break stale locks by mtime only). Why not pid
+// alone: sidecars run in separate containers, so their pids live in different PID namespaces
+// and `kill(pid, 0)` answers about a stranger. The owner record therefore carries the boot id,
+// the PID namespace and the process start time:
+//   - other boot                              → dead (the state dir survived a reboot)
+//   - same PID namespace                      → dead when /proc/<pid> is gone (ESRCH), a zombie,
+//                                               or a different process (start time differs)
+//   - other PID namespace (another container) → cannot be probed: dead once the lock is older
+//                                               than `staleMs`, far longer than any critical
+//                                               section (read, apply, write: milliseconds)
+// Breaking goes through a second O_EXCL file (`.break`) so that two waiters that both judged the
+// same lock stale cannot end up deleting a fresh lock taken in between.
+import { randomBytes } from 'node:crypto';
+import { open, readFile, readlink, stat, unlink } from 'node:fs/promises';
+import { systemClock, type Clock } from '../common/clock.js';
+import type { Logger } from '../common/logger.js';
+import { StoreIoError, StoreLockTimeoutError } from './refcount-errors.js';
+
+export interface LockOwner {
+  pid: number;
+  /** /proc/self/ns/pid link text, e.g. "pid:[4026531836]". */
+  pidNs: string;
+  bootId: string;
+  /** Field 22 of /proc/<pid>/stat (clock ticks since boot): tells a reused pid from its first owner. */
+  startTime: string;
+  nonce: string;
+  /** Wall-clock ms when taken. */
+  takenAt: number;
+}
+
+export interface FileLockOptions {
+  path: string;
+  logger: Logger;
+  /** Give up waiting after this long. */
+  timeoutMs?: number;
+  /** Age after which a lock whose owner cannot be probed is considered abandoned. */
+  staleMs?: number;
+  /** Real time for waits and ages (the lock is an OS matter, not the store's model time). */
+  clock?: Clock;
+}
+
+export interface HeldLock {
+  readonly owner: LockOwner;
+  /** A dead owner's lock was broken on the way: clear what it may have left half done. */
+  readonly brokeStale: boolean;
+  /** True while the lock file is still this holder's (nobody broke it as stale). */
+  stillHeld(): Promise<boolean>;
+  release(): Promise<void>;
+}
+
+interface Identity {
+  pid: number;
+  pidNs: string;
+  bootId: string;
+  startTime: string;
+}
+
+let identityPromise: Promise<Identity> | undefined;
+
+async function readStartTime(pid: number): Promise<{ startTime: string; state: string } | undefined> {
+  let text: string;
+  try {
+    text = await readFile(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0] ?? '', startTime: fields[19] ?? '' };
+}
+
+function ownIdentity(): Promise<Identity> {
+  identityPromise ??= (async () => {
+    const [pidNs, bootId, stat] = await Promise.all([
+      readlink('/proc/self/ns/pid').catch(() => 'unknown'),
+      readFile('/proc/sys/kernel/random/boot_id', 'utf8').then((s) => s.trim(), () => 'unknown'),
+      readStartTime(process.pid),
+    ]);
+    return { pid: process.pid, pidNs, bootId, startTime: stat?.startTime ?? '' };
+  })();
+  return identityPromise;
+}
+
+function parseOwner(text: string): LockOwner | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<LockOwner>;
+    if (typeof value.pid !== 'number' || typeof value.nonce !== 'string' || typeof value.takenAt !== 'number') return undefined;
+    return { pid: value.pid, pidNs: String(value.pidNs), bootId: String(value.bootId), startTime: String(value.startTime), nonce: value.nonce, takenAt: value.takenAt };
+  } catch {
+    return undefined;
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error ? String((error).code) : undefined;
+}
+
+/** What the lock file at `path` says now: its owner, or `unreadable` (being written, or garbage). */
+type Observation = { kind: 'gone' } | { kind: 'owner'; owner: LockOwner; text: string } | { kind: 'unreadable'; text: string; ageMs: number };
+
+async function observe(path: string, now: number): Promise<Observation> {
+  try {
+    const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    const owner = parseOwner(text);
+    return owner ? { kind: 'owner', owner, text } : { kind: 'unreadable', text, ageMs: now - info.mtimeMs };
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return { kind: 'gone' };
+    throw new StoreIoError('read lock', path, error);
+  }
+}
+
+/** Why the owner is known dead, or undefined while it may be alive. */
+async function deathReason(owner: LockOwner, me: Identity, now: number, staleMs: number): Promise<string | undefined> {
+  if (owner.bootId !== me.bootId) return 'taken before the last reboot';
+  if (owner.pidNs === me.pidNs) {
+    if (owner.pid === me.pid) return owner.startTime === me.startTime ? undefined : 'pid reused';
+    const proc = await readStartTime(owner.pid);
+    if (!proc) return 'owner process is gone';
+    if (proc.state === 'Z' || proc.state === 'X') return 'owner process is a zombie';
+    if (proc.startTime !== owner.startTime) return 'owner pid was reused';
+    return undefined;
+  }
+  return now - owner.takenAt > staleMs ? `held for ${now - owner.takenAt} ms by another PID namespace` : undefined;
+}
+
+async function createExclusive(path: string, content: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(path, 'wx', 0o600);
+  } catch (error) {
+    if (errorCode(error) === 'EEXIST') return false;
+    throw new StoreIoError('create lock', path, error);
+  }
+  try {
+    await handle.writeFile(content);
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+async function removeIfSame(path: string, text: string): Promise<boolean> {
+  try {
+    if ((await readFile(path, 'utf8')) !== text) return false;
+    await unlink(path);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return false;
+    throw new StoreIoError('break lock', path, error);
+  }
+}
+
+export class FileLock {
+  readonly path: string;
+  private readonly logger: Logger;
+  private readonly timeoutMs: number;
+  private readonly staleMs: number;
+  private readonly clock: Clock;
+
+  constructor(options: FileLockOptions) {
+    this.path = options.path;
+    this.logger = options.logger;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.staleMs = options.staleMs ?? 30_000;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** Take the lock, waiting (bounded) while a live owner holds it. */
+  async acquire(): Promise<HeldLock> {
+    const me = await ownIdentity();
+    const start = this.clock.monotonic();
+    let delay = 1;
+    let nextReport = start + 1000;
+    let lastOwner: string | undefined;
+    let brokeStale = false;
+    for (;;) {
+      const owner: LockOwner = { ...me, nonce: randomBytes(8).toString('hex'), takenAt: this.clock.now() };
+      const text = JSON.stringify(owner);
+      if (await createExclusive(this.path, text)) return this.held(owner, text, brokeStale);
+
+      const seen = await observe(this.path, this.clock.now());
+      if (seen.kind === 'gone') continue;
+      let reason: string | undefined;
+      if (seen.kind === 'owner') {
+        lastOwner = `pid ${seen.owner.pid} (${seen.owner.pidNs})`;
+        reason = await deathReason(seen.owner, me, this.clock.now(), this.staleMs);
+      } else if (seen.ageMs > 2000) {
+        // Created but never written: its owner died between open and write (or it is garbage).
+        reason = 'unreadable and older than 2 s';
+      }
+      if (reason !== undefined && (await this.breakStale(seen.text, reason, me))) {
+        brokeStale = true;
+        continue;
+      }
+
+      const waited = this.clock.monotonic() - start;
+      if (waited >= this.timeoutMs) throw new StoreLockTimeoutError(this.path, waited, lastOwner);
+      if (this.clock.monotonic() >= nextReport) {
+        this.logger.warn({ lockPath: this.path, waitedMs: Math.round(waited), owner: lastOwner }, 'waiting for the refcount state lock');
+        nextReport += 1000;
+      }
+      // Jittered backoff up to 25 ms: critical sections are short, so waiters should retry soon
+      // but not in lockstep.
+      await this.clock.sleep(delay * (0.5 + Math.random()));
+      delay = Math.min(delay * 2, 25);
+    }
+  }
+
+  /** Remove the lock file if it still holds `staleText`; serialised by the `.break` file. */
+  private async breakStale(staleText: string, reason: string, me: Identity): Promise<boolean> {
+    const breakPath = `${this.path}.break`;
+    const breakText = JSON.stringify({ ...me, nonce: randomBytes(8).toString('hex'), takenAt: this.clock.now() });
+    if (!(await createExclusive(breakPath, breakText))) {
+      // Someone else is breaking. A breaker does two file operations, so a `.break` file that
+      // outlives a few seconds belongs to a breaker that died; clear it and try next round.
+      const seen = await observe(breakPath, this.clock.now());
+      const age = seen.kind === 'owner' ? this.clock.now() - seen.owner.takenAt : seen.kind === 'unreadable' ? seen.ageMs : 0;
+      if (seen.kind !== 'gone' && age > 5000) await removeIfSame(breakPath, seen.text);
+      return false;
+    }
+    try {
+      const removed = await removeIfSame(this.path, staleText);
+      if (removed) this.logger.warn({ lockPath: this.path, reason }, 'broke a stale refcount state lock');
+      return removed;
+    } finally {
+      await unlink(breakPath).catch(() => undefined);
+    }
+  }
+
+  private held(owner: LockOwner, text: string, brokeStale: boolean): HeldLock {
+    const path = this.path;
+    let released = false;
+    return {
+      owner,
+      brokeStale,
+      async stillHeld() {
+        try {
+          return (await readFile(path, 'utf8')) === text;
+        } catch {
+          return false;
+        }
+      },
+      async release() {
+        if (released) return;
+        released = true;
+        // Only our own lock: if it was broken as stale, the file now belongs to someone else.
+        await removeIfSame(path, text);
+      },
+    };
+  }
+}

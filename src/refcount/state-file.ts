@@ -1,0 +1,105 @@
+// The embedded store's state file: read and validate it, and replace it atomically so that a
+// crash at any instant leaves either the old or the new state, never a torn one
+// (write a temp file, fsync it, rename over, fsync the directory so the rename itself is durable).
+import { randomBytes } from 'node:crypto';
+import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { VolumeRecord } from './refcount-model.js';
+import { StoreIoError, StoreStateCorruptError } from './refcount-errors.js';
+
+export const STATE_FILE = 'state.json';
+const TEMP_PREFIX = `${STATE_FILE}.tmp-`;
+
+export interface StoreState {
+  version: 1;
+  /** Keyed by volumeId(). */
+  volumes: Record<string, VolumeRecord>;
+}
+
+const finite = z.number().finite();
+const holderSchema = z.object({
+  token: z.string(),
+  node: z.string(),
+  task: z.string(),
+  role: z.enum(['holder', 'unmounter']),
+  expiresAt: finite,
+});
+const nodeSchema = z.object({
+  node: z.string(),
+  state: z.enum(['absent', 'mounting', 'mounted', 'unmounting']),
+  performer: z.string().optional(),
+  mountpoint: z.string().optional(),
+  mountId: z.string().optional(),
+  staleMountId: z.string().optional(),
+  lastLiveAt: finite,
+});
+const volumeSchema = z.object({
+  driver: z.string(),
+  name: z.string(),
+  mode: z.enum(['exclusive', 'shared']).optional(),
+  epoch: z.number().int().nonnegative(),
+  lastGrantNode: z.string().optional(),
+  holders: z.array(holderSchema),
+  nodes: z.array(nodeSchema),
+});
+const stateSchema = z.object({ version: z.literal(1), volumes: z.record(z.string(), volumeSchema) });
+
+export function emptyState(): StoreState {
+  return { version: 1, volumes: {} };
+}
+
+/** Parse and validate state text; throws StoreStateCorruptError naming `path`. */
+export function parseState(text: string, path: string): StoreState {
+  try {
+    return stateSchema.parse(JSON.parse(text));
+  } catch (error) {
+    throw new StoreStateCorruptError(path, error);
+  }
+}
+
+/** The current state; a missing file is the empty state (first use on this node). */
+export async function readState(dir: string): Promise<StoreState> {
+  const path = join(dir, STATE_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+    throw new StoreIoError('read state', path, error);
+  }
+  return parseState(text, path);
+}
+
+export async function writeStateAtomic(dir: string, state: StoreState): Promise<void> {
+  const path = join(dir, STATE_FILE);
+  // A unique temp name: a writer whose lock was broken as stale must never share a temp file
+  // with the new lock holder.
+  const temp = join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(state));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+    const dirHandle = await open(dir, 'r');
+    try {
+      await dirHandle.sync();
+    } finally {
+      await dirHandle.close();
+    }
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw new StoreIoError('write state', path, error);
+  }
+}
+
+/** Remove temp files a dead writer left (call only while holding the lock). */
+export async function removeTempFiles(dir: string): Promise<number> {
+  const names = (await readdir(dir)).filter((name) => name.startsWith(TEMP_PREFIX));
+  await Promise.all(names.map((name) => unlink(join(dir, name)).catch(() => undefined)));
+  return names.length;
+}
