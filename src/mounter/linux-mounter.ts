@@ -52,6 +52,8 @@ export class LinuxMounter implements Mounter {
   private readonly maxUnmountRounds: number;
   /** Configured root (resolved) → real path recorded at preflight. */
   private readonly roots = new Map<string, string>();
+  /** Tail of the queue of operations per target: two binds racing in one process must not stack. */
+  private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(options: LinuxMounterOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -104,8 +106,16 @@ export class LinuxMounter implements Mounter {
   }
 
   async bind(source: string, target: string, options: BindOptions = {}): Promise<BindResult> {
-    const readOnly = options.readOnly === true;
     const path = await this.checkedTarget(target);
+    return this.serialized(path, () => this.bindChecked(source, path, options.readOnly === true));
+  }
+
+  async unmountLazy(target: string): Promise<UnmountResult> {
+    const path = await this.checkedTarget(target);
+    return this.serialized(path, () => this.unmountChecked(path));
+  }
+
+  private async bindChecked(source: string, path: string, readOnly: boolean): Promise<BindResult> {
     const sourcePath = await this.checkedSource(source, path);
     const entries = await this.mountInfo();
     const sourceMount = visibleMountOf(entries, sourcePath);
@@ -152,15 +162,14 @@ export class LinuxMounter implements Mounter {
       }
     } catch (error) {
       // Never leave a half-made (e.g. writable instead of read-only) bind behind.
-      await this.unmountLazy(path).catch((undoError: unknown) => this.logger.error({ target: path, err: undoError }, 'undo of a failed bind failed'));
+      await this.unmountChecked(path).catch((undoError: unknown) => this.logger.error({ target: path, err: undoError }, 'undo of a failed bind failed'));
       throw error;
     }
     this.logger.info({ source: sourcePath, target: path, readOnly }, 'bound');
     return { target: path, created: true };
   }
 
-  async unmountLazy(target: string): Promise<UnmountResult> {
-    const path = await this.checkedTarget(target);
+  private async unmountChecked(path: string): Promise<UnmountResult> {
     let detached = 0;
     for (let round = 0; ; round++) {
       const stacked = mountsAt(await this.mountInfo(), path).length;
@@ -210,6 +219,18 @@ export class LinuxMounter implements Mounter {
       throw error;
     }
     return mountsAt(await this.mountInfo(), posix.join(parent, posix.basename(absolute))).length > 0;
+  }
+
+  private async serialized<T>(path: string, operation: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(path) ?? Promise.resolve();
+    const current = previous.then(operation, operation);
+    const tail = current.catch(() => undefined);
+    this.queues.set(path, tail);
+    try {
+      return await current;
+    } finally {
+      if (this.queues.get(path) === tail) this.queues.delete(path);
+    }
   }
 
   private async mountInfo(): Promise<MountInfoEntry[]> {

@@ -122,6 +122,18 @@ test('bind is idempotent: a second call mounts nothing more', async (t) => {
   t.is(await mountCountAt(target), 1);
 });
 
+test('concurrent binds of one target in one process make one mount', async (t) => {
+  const { mounter, root, source } = await setup();
+  const target = await mounter.volumePath(root, 'race');
+  const results = await Promise.all(Array.from({ length: 6 }, () => mounter.bind(source, target)));
+  t.is(results.filter((r) => r.created).length, 1);
+  t.is(await mountCountAt(target), 1);
+  const [bound, unmounted] = await Promise.all([mounter.bind(source, target), mounter.unmountLazy(target)]);
+  t.false(bound.created);
+  t.is(unmounted.detached, 1);
+  t.is(await mountCountAt(target), 0);
+});
+
 test('bind refuses a target where something else is mounted', async (t) => {
   const { mounter, root, source, plugin } = await setup();
   const other = join(plugin, 'vol2');
