@@ -1,5 +1,247 @@
-// `dvdi driver`: not built yet (issue 2). Exits 1 with a clear line instead of pretending.
-export function run(_argv: string[]): Promise<number> {
-  process.stderr.write('dvdi driver: not implemented yet (see issue 2)\n');
-  return Promise.resolve(1);
+// `dvdi driver check --driver NAME`: probe a volume plugin end to end the way the sidecar will
+// use it — discovery, Plugin.Activate, Capabilities, then Create, Get, Mount, Path, Unmount and
+// Remove on a scratch volume — and print a pass/fail table. Exit 0 when every step passed, 3 when
+// any failed, 2 on usage errors. The scratch volume is unmounted and removed even after a
+// failure (but, as the protocol requires, no Unmount follows a Mount the plugin refused).
+import { randomBytes, randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { systemClock } from '../common/clock.js';
+import { ExitCode, describeError } from '../common/errors.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../common/logger.js';
+import { DriverBadReplyError, DriverError, DriverTimeoutError, DriverUnreachableError } from '../driver/driver-errors.js';
+import { DEFAULT_PLUGIN_DIRS, parsePluginDirs } from '../driver/plugin-discovery.js';
+import { endpointUrl } from '../driver/plugin-endpoint.js';
+import { VolumeDriverClient } from '../driver/volume-driver-client.js';
+
+export const DRIVER_USAGE = `Usage: dvdi driver check --driver NAME [options]
+
+Probes a Docker volume plugin: discovery, Plugin.Activate, Capabilities, then Create, Get,
+Mount, Path, Unmount and Remove on a scratch volume named dvdi-check-<random>. Prints one
+line per step (step, result, ms, detail). Exit 0 when all pass, 3 when any fails, 2 on usage
+errors. The scratch volume is cleaned up even after a failure.
+
+Options:
+  --driver NAME            plugin name (as in DVDI_VOLUME_DRIVER)
+  --plugin-dirs A:B:…      discovery path (default ${DEFAULT_PLUGIN_DIRS.join(':')})
+  --timeout-ms N           time limit of each plugin call (default: 120000 for Create and
+                           Mount, 60000 for the others)
+  --retry-budget-ms N      how long to wait for a plugin that is not there yet or refuses
+                           connections (default 30000)
+  --opt KEY=VALUE          option passed to Create; repeatable (values are never printed)
+  --log-level LEVEL        stderr log level (default warn)
+  -h, --help               this text`;
+
+type StepOutcome = 'PASS' | 'FAIL' | 'SKIP';
+interface StepRow {
+  step: string;
+  result: StepOutcome;
+  ms: number | undefined;
+  detail: string;
+}
+
+/** A check that failed on our side (the plugin answered, but not what a working plugin would). */
+class CheckFailed extends Error {}
+
+function usageError(message: string): number {
+  process.stderr.write(`dvdi driver: ${message}\n\n${DRIVER_USAGE}\n`);
+  return ExitCode.Config;
+}
+
+function positiveInt(name: string, value: string | undefined): number | undefined | Error {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) return new Error(`--${name} must be a positive integer (ms), got "${value}"`);
+  return n;
+}
+
+function parseOpts(values: readonly string[]): Record<string, string> | Error {
+  const opts: Record<string, string> = {};
+  for (const item of values) {
+    const at = item.indexOf('=');
+    if (at <= 0) return new Error(`--opt takes KEY=VALUE (the value may contain '='), got an item without a key`);
+    opts[item.slice(0, at)] = item.slice(at + 1);
+  }
+  return opts;
+}
+
+export function formatTable(rows: readonly StepRow[]): string {
+  const header = { step: 'STEP', result: 'RESULT', ms: 'MS', detail: 'DETAIL' };
+  const cells = rows.map((row) => ({ step: row.step, result: row.result, ms: row.ms === undefined ? '-' : String(row.ms), detail: row.detail }));
+  const width = (key: 'step' | 'result' | 'ms'): number => Math.max(header[key].length, ...cells.map((c) => c[key].length));
+  const [ws, wr, wm] = [width('step'), width('result'), width('ms')];
+  const line = (c: typeof header): string => `${c.step.padEnd(ws)}  ${c.result.padEnd(wr)}  ${c.ms.padStart(wm)}  ${c.detail}`.trimEnd();
+  return [line(header), ...cells.map(line)].join('\n');
+}
+
+function describeFailure(error: unknown): string {
+  if (error instanceof DriverError) return `${error.code}: ${error.message}`;
+  if (error instanceof CheckFailed) return error.message;
+  return describeError(error);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        driver: { type: 'string' },
+        'plugin-dirs': { type: 'string' },
+        'timeout-ms': { type: 'string' },
+        'retry-budget-ms': { type: 'string' },
+        opt: { type: 'string', multiple: true },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    return usageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    process.stdout.write(`${DRIVER_USAGE}\n`);
+    return ExitCode.Ok;
+  }
+  if (positionals.length !== 1 || positionals[0] !== 'check') return usageError(positionals.length === 0 ? 'missing subcommand (check)' : `unknown subcommand '${positionals.join(' ')}'`);
+  if (values.driver === undefined || values.driver === '') return usageError('--driver NAME is required');
+  const timeoutMs = positiveInt('timeout-ms', values['timeout-ms']);
+  if (timeoutMs instanceof Error) return usageError(timeoutMs.message);
+  const budgetMs = positiveInt('retry-budget-ms', values['retry-budget-ms']);
+  if (budgetMs instanceof Error) return usageError(budgetMs.message);
+  const opts = parseOpts(values.opt ?? []);
+  if (opts instanceof Error) return usageError(opts.message);
+  const logLevel = values['log-level'] ?? 'warn';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) return usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const pluginDirs = values['plugin-dirs'] === undefined ? DEFAULT_PLUGIN_DIRS : parsePluginDirs(values['plugin-dirs']);
+  if (pluginDirs.length === 0) return usageError('--plugin-dirs names no directory');
+
+  const rows = await check({ driver: values.driver, pluginDirs, timeoutMs, budgetMs: budgetMs ?? 30_000, opts, logLevel: logLevel as LogLevel });
+  process.stdout.write(`${formatTable(rows)}\n`);
+  const failed = rows.filter((row) => row.result === 'FAIL').length;
+  const passed = rows.filter((row) => row.result === 'PASS').length;
+  process.stdout.write(`driver check of "${values.driver}": ${failed === 0 ? 'PASS' : 'FAIL'} (${passed} passed, ${failed} failed)\n`);
+  return failed === 0 ? ExitCode.Ok : ExitCode.MountFailed;
+}
+
+async function check(settings: {
+  driver: string;
+  pluginDirs: readonly string[];
+  timeoutMs: number | undefined;
+  budgetMs: number;
+  opts: Record<string, string>;
+  logLevel: LogLevel;
+}): Promise<StepRow[]> {
+  const clock = systemClock;
+  const client = new VolumeDriverClient({
+    driver: settings.driver,
+    pluginDirs: settings.pluginDirs,
+    clock,
+    logger: createLogger(settings.logLevel, { command: 'driver check' }),
+    backoff: { initialMs: Math.min(1000, Math.max(50, Math.floor(settings.budgetMs / 8))), maxDelayMs: 16_000, budgetMs: settings.budgetMs },
+    ...(settings.timeoutMs === undefined ? {} : { mountTimeoutMs: settings.timeoutMs, unmountTimeoutMs: settings.timeoutMs, callTimeoutMs: settings.timeoutMs }),
+  });
+  const volume = `dvdi-check-${randomBytes(4).toString('hex')}`;
+  const mountId = `dvdi-check-${randomUUID()}`;
+  const rows: StepRow[] = [];
+  let failedAlready = false;
+
+  /** Run a step unless an earlier one failed; returns the error it threw, if any. */
+  async function step(name: string, work: () => Promise<string>, always = false): Promise<{ ok: boolean; error?: unknown }> {
+    if (failedAlready && !always) {
+      rows.push({ step: name, result: 'SKIP', ms: undefined, detail: 'an earlier step failed' });
+      return { ok: false };
+    }
+    const started = clock.monotonic();
+    try {
+      const detail = await work();
+      rows.push({ step: name, result: 'PASS', ms: Math.round(clock.monotonic() - started), detail });
+      return { ok: true };
+    } catch (error) {
+      rows.push({ step: name, result: 'FAIL', ms: Math.round(clock.monotonic() - started), detail: describeFailure(error) });
+      failedAlready = true;
+      return { ok: false, error };
+    }
+  }
+
+  await step('Discovery', async () => {
+    const endpoint = await client.discover();
+    return `${endpointUrl(endpoint)} (from ${endpoint.source})`;
+  });
+  await step('Plugin.Activate', async () => {
+    await client.activate();
+    return 'implements VolumeDriver';
+  });
+  await step('Capabilities', async () => {
+    const caps = await client.capabilities();
+    return caps.fallback === undefined ? `scope ${caps.scope}` : `scope ${caps.scope} (fallback: ${caps.fallback})`;
+  });
+
+  const createAttempted = !failedAlready;
+  const keys = Object.keys(settings.opts);
+  await step('Create', async () => {
+    await client.create(volume, keys.length === 0 ? undefined : settings.opts);
+    return `${volume}${keys.length === 0 ? '' : ` with options ${keys.join(', ')}`}`;
+  });
+  await step('Get', async () => {
+    const info = await client.get(volume);
+    if (info === undefined) throw new CheckFailed(`the plugin reports no volume ${volume} right after creating it`);
+    if (info.Name !== volume) throw new CheckFailed(`Get returned a volume named "${info.Name}"`);
+    return `found ${info.Name}${info.CreatedAt ? `, created ${info.CreatedAt}` : ''}`;
+  });
+
+  let mountpoint: string | undefined;
+  let mountMayExist = false;
+  const mountAttempted = !failedAlready;
+  const mounted = await step('Mount', async () => {
+    mountpoint = await client.mount(volume, mountId);
+    mountMayExist = true;
+    const info = await stat(mountpoint).catch(() => undefined);
+    if (!info?.isDirectory()) throw new CheckFailed(`mount point ${mountpoint} is not a directory on this host (the sidecar could not bind it)`);
+    return mountpoint;
+  });
+  // A refused Mount gets no Unmount (moby PR #27116); one that timed out or answered garbage may
+  // have mounted, so it is undone.
+  const e = mounted.error;
+  if (e instanceof DriverTimeoutError || e instanceof DriverBadReplyError || (e instanceof DriverUnreachableError && !e.retryable)) mountMayExist = true;
+
+  await step('Path', async () => {
+    const path = await client.path(volume);
+    if (path !== mountpoint) throw new CheckFailed(`Path returned ${path ?? 'no mount point'}, Mount returned ${mountpoint ?? 'none'}`);
+    return path ?? '';
+  });
+
+  if (!failedAlready) {
+    await step('Unmount', async () => {
+      await client.unmount(volume, mountId);
+      mountMayExist = false;
+      return `${volume} (ID ${mountId})`;
+    });
+    await step('Remove', async () => {
+      await client.remove(volume);
+      return volume;
+    });
+    return rows;
+  }
+
+  // Something failed: skip the rest of the sequence, but leave nothing behind.
+  for (const name of ['Unmount', 'Remove']) {
+    if (!rows.some((row) => row.step === name)) rows.push({ step: name, result: 'SKIP', ms: undefined, detail: 'an earlier step failed' });
+  }
+  if (mountMayExist) {
+    await step('Unmount (cleanup)', async () => {
+      await client.unmount(volume, mountId);
+      return `${volume} (ID ${mountId})`;
+    }, true);
+  } else if (mountAttempted) {
+    rows.push({ step: 'Unmount (cleanup)', result: 'SKIP', ms: undefined, detail: 'Mount did not succeed; no Unmount follows a failed Mount' });
+  }
+  if (createAttempted) {
+    await step('Remove (cleanup)', async () => {
+      await client.remove(volume);
+      return volume;
+    }, true);
+  }
+  return rows;
 }
