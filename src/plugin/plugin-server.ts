@@ -58,18 +58,20 @@ function optsOf(request: Json): Record<string, string> | null {
   return opts as Record<string, string>;
 }
 
-/** Pool-mode extension: a Mount body may carry `Opts: {preempt: "true"}` (Docker never sends Opts on Mount). */
+/**
+ * Pool-mode extension: a Mount body may carry `Opts: {preempt: "true"}`. Docker never sends
+ * Opts on Mount, and Go's decoder ignores fields it does not know, so other keys are ignored.
+ */
 function preemptOf(request: Json): boolean | undefined {
-  const opts = optsOf(request);
-  if (opts === null) return undefined;
-  let preempt: boolean | undefined;
-  for (const [key, value] of Object.entries(opts)) {
-    if (key.toLowerCase() !== 'preempt') throw new BadRequestError(`Mount accepts only the option preempt, got ${JSON.stringify(key)}`);
-    const lower = value.trim().toLowerCase();
+  const opts = request.Opts;
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) return undefined;
+  for (const [key, value] of Object.entries(opts as Record<string, unknown>)) {
+    if (key.toLowerCase() !== 'preempt') continue;
+    const lower = typeof value === 'string' ? value.trim().toLowerCase() : '';
     if (lower !== 'true' && lower !== 'false') throw new BadRequestError(`option preempt=${JSON.stringify(value)} is invalid: expected a boolean (true|false)`);
-    preempt = lower === 'true';
+    return lower === 'true';
   }
-  return preempt;
+  return undefined;
 }
 
 async function dispatch(service: VolumeService, method: VolumeMethod, request: Json): Promise<Json> {
