@@ -117,3 +117,11 @@ test('discovery waits with the Docker backoff (1, 2, 4, 8 s) and then gives up w
 test('timeouts must be positive', (t) => {
   t.throws(() => new VolumeDriverClient({ driver: 'x', mountTimeoutMs: 0 }), { instanceOf: RangeError });
 });
+
+test('the registry keeps one client per driver name', async (t) => {
+  const { VolumeDriverRegistry } = await import('../../../src/driver/volume-driver-registry.js');
+  const registry = new VolumeDriverRegistry({ pluginDirs: ['/nonexistent'] });
+  t.is(registry.driver('a'), registry.driver('a'));
+  t.not(registry.driver('a'), registry.driver('b'));
+  t.is(registry.driver('b').driver, 'b');
+});
