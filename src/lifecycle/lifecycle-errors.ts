@@ -32,17 +32,6 @@ export class VolumeMissingError extends DvdiError {
   }
 }
 
-export class ReadOnlyConflictError extends DvdiError {
-  constructor(volume: string, wantedReadOnly: boolean) {
-    super(
-      'DVDI_READONLY_CONFLICT',
-      `volume ${volume} is already bound ${wantedReadOnly ? 'read-write' : 'read-only'} on this node for another task; ` +
-        `this task asked for ${wantedReadOnly ? 'read-only' : 'read-write'} (DVDI_VOLUME_READONLY must match on one node)`,
-      { context: { volume, wantedReadOnly }, exitCode: ExitCode.MountFailed },
-    );
-  }
-}
-
 export class LeaseLostError extends DvdiError {
   constructor(volume: string, driver: string, when: string) {
     super('DVDI_LEASE_LOST', `lease on volume ${volume} (driver ${driver}) was lost ${when} (revoked by a preemption or expired)`, {

@@ -32,11 +32,12 @@ export interface DriverRegistryPort {
 
 export interface MounterPort {
   /** ROOT/<name>, checked: stays under ROOT, no symlink. */
-  volumePath(name: string): string;
-  /** Idempotent bind of the plugin's mountpoint to the volume path. */
-  bind(source: string, target: string, options: { readOnly: boolean }): Promise<void>;
+  volumePath(name: string): Promise<string>;
+  /**
+   * Bind the plugin's mountpoint at the volume path. Idempotent for the same source (a joiner
+   * calls it to check or repair the node's bind); refuses a read-only/read-write mismatch.
+   */
+  bind(source: string, target: string, options: { readOnly: boolean }): Promise<unknown>;
   /** umount --lazy until nothing is mounted at target; not mounted = success. */
-  unmountLazy(target: string): Promise<void>;
-  /** undefined when nothing is mounted at target; else whether the bind is read-only. */
-  mountedAt(target: string): Promise<{ readOnly: boolean } | undefined>;
+  unmountLazy(target: string): Promise<unknown>;
 }

@@ -13,7 +13,6 @@ import type { AcquireResult, HolderRef, RefcountStore, VolumeView } from '../ref
 import {
   AccessModeConflictError,
   LeaseLostError,
-  ReadOnlyConflictError,
   StoreUnavailableError,
   VolumeHeldError,
   VolumeMissingError,
@@ -243,7 +242,7 @@ export class TaskVolumes {
     const volume: TrackedVolume = {
       request,
       ref: { driver: request.driver, name: request.name, node: this.options.node, token: randomUUID() },
-      hostPath: this.options.mounter.volumePath(request.name),
+      hostPath: await this.options.mounter.volumePath(request.name),
       state: 'acquiring',
       registered: false,
     };
@@ -349,7 +348,7 @@ export class TaskVolumes {
   private async performMount(volume: TrackedVolume, staleMountId: string | undefined, signal: AbortSignal, log: Logger): Promise<void> {
     const { request, ref, hostPath } = volume;
     const driver = this.options.drivers.driver(request.driver);
-    const undo: Array<{ what: string; run: () => Promise<void> }> = [];
+    const undo: Array<{ what: string; run: () => Promise<unknown> }> = [];
     volume.state = 'mounting';
     try {
       if (staleMountId !== undefined) {
@@ -402,17 +401,12 @@ export class TaskVolumes {
 
   /** The volume is already mounted on this node: check (or repair) the bind, no driver Mount. */
   private async join(volume: TrackedVolume, mountpoint: string, log: Logger): Promise<void> {
-    const { request, hostPath } = volume;
     volume.state = 'mounting';
     volume.mountpoint = mountpoint;
     try {
-      const current = await this.options.mounter.mountedAt(hostPath);
-      if (current === undefined) {
-        log.warn({ hostPath }, 'volume is mounted on this node but its bind is missing; binding again');
-        await this.options.mounter.bind(mountpoint, hostPath, { readOnly: request.readOnly });
-      } else if (current.readOnly !== request.readOnly) {
-        throw new ReadOnlyConflictError(request.name, request.readOnly);
-      }
+      // Idempotent: the node's bind normally exists already; a missing one is made again, and a
+      // read-only/read-write mismatch with the other tasks of this node is refused.
+      await this.options.mounter.bind(mountpoint, volume.hostPath, { readOnly: volume.request.readOnly });
     } catch (error) {
       await this.releaseOne(volume).catch((releaseError: unknown) =>
         log.error({ err: describeError(releaseError) }, 'release after a failed join failed'),
