@@ -70,8 +70,11 @@ function shownValue(key: VolumeVariableKey, value: string): string {
 /**
  * Reads the volume requests of a task. `env` is the sidecar's environment (explicit variables
  * and MARATHON_APP_LABEL_* variables); `labels` are the Docker labels of DVDI_TASK_CONTAINER,
- * when there is one. Only the DVDI_VOLUME_* spelling is read from labels (no `dvdi/volume-name`
- * style); label names are case-sensitive.
+ * when there is one. Only the DVDI_VOLUME_* spelling is read from Docker labels, and label
+ * names are case-sensitive (`dvdi_volume_name` is an error; a `dvdi/volume-name` style label is
+ * not read). Marathon already cleans label keys (runs outside [A-Za-z0-9_] become `_`, then
+ * upper case), so a Marathon label `dvdi/volume-name` does arrive as
+ * MARATHON_APP_LABEL_DVDI_VOLUME_NAME.
  */
 export function loadVolumeRequests(env: Env, labels: Readonly<Record<string, string>> = {}): VolumeRequests {
   const problems: ConfigProblem[] = [];
