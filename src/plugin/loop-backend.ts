@@ -7,6 +7,7 @@ import { open, rm } from 'node:fs/promises';
 import type { Clock } from '../common/clock.js';
 import { CommandError, run } from '../common/exec.js';
 import type { Logger } from '../common/logger.js';
+import { mountsAt, readMountInfo } from '../common/mountinfo.js';
 import type { PluginLayout } from './plugin-layout.js';
 import { PluginError } from './plugin-errors.js';
 import { imageSizeBytes } from './volume-options.js';
@@ -73,16 +74,18 @@ export class LoopBackend implements VolumeBackend {
   }
 
   async unmount(name: string, mountpoint: string): Promise<void> {
+    const device = mountsAt(await readMountInfo(), mountpoint).at(-1)?.source;
     await unmountPath(mountpoint);
     // Autoclear runs when the last reference closes; wait for it so that "Unmount done" means
-    // "image detached" (a pool peer may attach it next).
+    // "image detached" (a pool peer may attach it next). Only our device counts: a peer that
+    // preempted the volume has its own device on the same image.
     const image = this.layout.imagePath(name);
     const deadline = this.clock.monotonic() + RELEASE_WAIT_MS;
     for (;;) {
       const devices = await this.devicesOf(image);
-      if (devices.length === 0) return;
+      if (device === undefined || !devices.includes(device)) return;
       if (this.clock.monotonic() >= deadline) {
-        this.logger.warn({ volume: name, devices }, 'loop device still attached after unmount');
+        this.logger.warn({ volume: name, device }, 'loop device still attached after unmount');
         return;
       }
       await this.clock.sleep(50);
