@@ -17,8 +17,8 @@ export interface VolumeRequest {
 
 /** What the lifecycle asks of a volume plugin (one per driver name). */
 export interface VolumeDriverPort {
-  /** undefined when the plugin does not know the volume. */
-  get(name: string): Promise<{ name: string } | undefined>;
+  /** undefined when the plugin does not know the volume; anything else means it exists. */
+  get(name: string): Promise<unknown>;
   create(name: string, opts: Readonly<Record<string, string>>): Promise<void>;
   /** Returns the plugin's mountpoint on this host. */
   mount(name: string, id: string): Promise<string>;

@@ -1,0 +1,224 @@
+// Composition root of `dvdi sidecar`: the one place that reads process.env (through config/),
+// builds the clients (driver, mounter, store, HTTP, metrics), wires them into the lifecycle and
+// installs the signal handlers. Order: config → mount-root preflight → store → HTTP (503 until
+// ready) → attach every volume → ready file → keep leases → on SIGTERM/SIGINT detach → exit.
+import { rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { systemClock } from './common/clock.js';
+import { AbortedError, DvdiError, ExitCode, describeError, exitCodeOf, type ExitCode as ExitCodeT } from './common/errors.js';
+import { createLogger, type Logger } from './common/logger.js';
+import { VERSION } from './common/version.js';
+import { ConfigError, describeConfig, loadSidecarConfig, loadVolumeRequests, type Config, type Env, type VolumeSpec } from './config/index.js';
+import { VolumeDriverRegistry } from './driver/volume-driver-registry.js';
+import { startHttpServer } from './http/http-server.js';
+import type { LeaseLostError } from './lifecycle/lifecycle-errors.js';
+import type { DriverRegistryPort, MounterPort } from './lifecycle/ports.js';
+import { TaskVolumes } from './lifecycle/task-volumes.js';
+import { createSidecarMetrics, type SidecarMetrics } from './metrics/sidecar-metrics.js';
+import { LinuxMounter } from './mounter/linux-mounter.js';
+import { EmbeddedRefcountStore } from './refcount/embedded-refcount-store.js';
+import type { RefcountStore } from './refcount/refcount-store.js';
+
+/** Where the embedded store keeps its state, under the (real) mount root. */
+export const EMBEDDED_STATE_DIR = '.dvdi';
+
+export interface SidecarProcess {
+  /** Default: process.env (this module and config/ are the only readers of it). */
+  env?: Env;
+  /** Resolves with the first shutdown signal's name. */
+  onShutdownSignal(listener: (signal: string) => void): void;
+}
+
+function driverRegistry(config: Config, logger: Logger, metrics: SidecarMetrics): DriverRegistryPort {
+  return new VolumeDriverRegistry({
+    pluginDirs: config.pluginDirs,
+    clock: systemClock,
+    logger,
+    mountTimeoutMs: config.mountTimeoutMs,
+    unmountTimeoutMs: config.unmountTimeoutMs,
+    onCall: (event) => {
+      metrics.driverRequests.inc({ driver: event.driver, method: event.method, outcome: event.outcome });
+      metrics.driverRequestDuration.observe({ driver: event.driver, method: event.method }, event.seconds);
+    },
+  });
+}
+
+function createStore(config: Config, realRoot: string, logger: Logger): RefcountStore {
+  if (config.storeBackend === 'redis') {
+    throw new DvdiError('DVDI_REDIS_NOT_AVAILABLE', 'the Redis refcount store is not built yet in this version: unset DVDI_REDIS_URL / DVDI_REDIS_SENTINELS to use the embedded store', {
+      exitCode: ExitCode.Config,
+    });
+  }
+  return new EmbeddedRefcountStore({ dir: join(realRoot, EMBEDDED_STATE_DIR), clock: systemClock, logger: logger.child({ module: 'store' }) });
+}
+
+/** Runs the sidecar until shutdown; resolves with the process exit code (CONTRACT.md). */
+export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
+  const env = proc.env ?? process.env;
+  let config: Config;
+  let specs: readonly VolumeSpec[] | undefined;
+  try {
+    // Settings and volume requests are checked together so one run names every problem.
+    const problems: ConfigError[] = [];
+    let loaded: Config | undefined;
+    try {
+      loaded = loadSidecarConfig(env, hostname());
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(error);
+    }
+    try {
+      specs = loadVolumeRequests(env).specs;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(error);
+    }
+    if (problems.length > 0 || loaded === undefined || specs === undefined) throw ConfigError.combine(problems);
+    config = loaded;
+    if (config.taskContainer !== undefined) {
+      throw new DvdiError('DVDI_TASK_CONTAINER_UNSUPPORTED', 'DVDI_TASK_CONTAINER (Docker labels and events) is not built yet in this version: pass the volume requests as environment variables', {
+        exitCode: ExitCode.Config,
+      });
+    }
+  } catch (error) {
+    process.stderr.write(`dvdi sidecar: ${describeError(error)}\n`);
+    return exitCodeOf(error) === ExitCode.Internal ? ExitCode.Config : exitCodeOf(error);
+  }
+  const logger = createLogger(config.logLevel, { node: config.nodeId, task: config.taskId });
+  for (const warning of config.warnings) logger.warn(warning);
+  logger.info({ version: VERSION, config: describeConfig(config, specs) }, 'dvdi sidecar starting');
+  if (specs.length === 0) logger.warn('no DVDI_VOLUME_NAME[0-9] is set: nothing to mount; reporting ready');
+
+  const registry = new Registry();
+  const metrics = createSidecarMetrics(registry);
+  metrics.ready.set(0);
+  const shutdown = new AbortController();
+  let shutdownSignal: string | undefined;
+  proc.onShutdownSignal((signal) => {
+    if (shutdown.signal.aborted) return;
+    shutdownSignal = signal;
+    logger.info({ signal }, 'shutdown requested');
+    shutdown.abort(new AbortedError(signal));
+  });
+
+  let store: RefcountStore | undefined;
+  let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+  let code: ExitCodeT = ExitCode.Ok;
+  try {
+    const mounter = new LinuxMounter({ logger: logger.child({ module: 'mounter' }) });
+    const realRoot = await mounter.preflight(config.mountRoot);
+    const mounterPort: MounterPort = {
+      volumePath: (name) => mounter.volumePath(realRoot, name),
+      bind: (source, target, options) => mounter.bind(source, target, options),
+      unmountLazy: (target) => mounter.unmountLazy(target),
+    };
+    store = createStore(config, realRoot, logger);
+    const storeUp = await store.ping().catch(() => false);
+    metrics.storeUp.set({ backend: store.backend }, storeUp ? 1 : 0);
+    if (!storeUp) {
+      throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) is not available at start`, { exitCode: ExitCode.Unavailable });
+    }
+
+    const volumes = new TaskVolumes({
+      node: config.nodeId,
+      task: config.taskId,
+      leaseTtlMs: config.leaseTtlMs,
+      acquireTimeoutMs: config.acquireTimeoutMs,
+      mountTimeoutMs: config.mountTimeoutMs,
+      store,
+      drivers: driverRegistry(config, logger.child({ module: 'driver' }), metrics),
+      mounter: mounterPort,
+      clock: systemClock,
+      logger: logger.child({ module: 'lifecycle' }),
+      metrics,
+    });
+    const backend = store.backend;
+    http = await startHttpServer(
+      {
+        readiness: () => volumes.readiness(),
+        status: async () => ({
+          node: config.nodeId,
+          task: config.taskId,
+          version: VERSION,
+          store: { backend, up: (await metrics.storeUp.get()).values.some((v) => v.value === 1) },
+          ready: volumes.readiness().ready,
+          volumes: await volumes.status(),
+        }),
+        registry,
+      },
+      { host: config.httpAddr.host, port: config.httpAddr.port, logger: logger.child({ module: 'http' }) },
+    );
+    logger.info({ url: http.url }, 'http endpoints listening');
+
+    // Leases are kept from the first acquire on: a performer mounting for minutes must not lose it.
+    const leases = new AbortController();
+    let lost: LeaseLostError | undefined;
+    const lostSignal = new AbortController();
+    const keeper = volumes.keepLeases(leases.signal, (error) => {
+      lost = error;
+      lostSignal.abort();
+    });
+
+    try {
+      await volumes.attachAll(specs, AbortSignal.any([shutdown.signal, lostSignal.signal]));
+    } catch (error) {
+      leases.abort();
+      await keeper;
+      if (error instanceof AbortedError && shutdownSignal !== undefined) {
+        logger.info('shutdown while attaching: every completed step was undone');
+        return ExitCode.Ok;
+      }
+      if (lost !== undefined) throw lost;
+      throw error;
+    }
+    if (config.readyFile !== undefined) await writeFile(config.readyFile, `${new Date().toISOString()}\n`);
+    logger.info({ volumes: specs.map((s) => s.name) }, 'ready');
+
+    await new Promise<void>((resolve) => {
+      if (shutdown.signal.aborted || lostSignal.signal.aborted) return resolve();
+      shutdown.signal.addEventListener('abort', () => resolve(), { once: true });
+      lostSignal.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    leases.abort();
+    await keeper;
+    if (config.readyFile !== undefined) await rm(config.readyFile, { force: true });
+
+    if (lost !== undefined) {
+      logger.error({ err: describeError(lost) }, 'lease lost: fencing (not ready, bind detached unless another holder on this node keeps it)');
+      await withDeadline(volumes.fence(), config.shutdownTimeoutMs, logger, 'fencing');
+      code = ExitCode.Fenced;
+    } else {
+      const result = await withDeadline(volumes.detachAll(), config.shutdownTimeoutMs, logger, 'detaching');
+      if (result !== undefined && result.failures.length > 0) {
+        logger.warn({ failures: result.failures.map((f) => ({ volume: f.volume, err: describeError(f.error) })) }, 'some volumes could not be released; the reconciler finishes them');
+      }
+      logger.info('clean shutdown');
+    }
+  } catch (error) {
+    code = exitCodeOf(error);
+    logger.error({ code: error instanceof DvdiError ? error.code : undefined, err: describeError(error), exitCode: code }, 'sidecar failed');
+    process.stderr.write(`dvdi sidecar: ${describeError(error)}\n`);
+  } finally {
+    if (config.readyFile !== undefined) await rm(config.readyFile, { force: true }).catch(() => undefined);
+    await http?.close().catch(() => undefined);
+    await store?.close().catch(() => undefined);
+  }
+  return code;
+}
+
+async function withDeadline<T>(work: Promise<T>, ms: number, logger: Logger, what: string): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => {
+      logger.error({ ms }, `${what} did not finish within DVDI_SHUTDOWN_TIMEOUT_MS; exiting, the reconciler finishes it`);
+      resolve(undefined);
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
