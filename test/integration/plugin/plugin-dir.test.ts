@@ -1,8 +1,9 @@
 // The reference plugin with the `dir` backend, driven over its real unix socket as Docker would:
 // protocol shape, the full volume cycle, per-ID mount counts, restarts, hostile input.
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VOLUME_NAME_PATTERN } from '../../../src/driver/protocol-types.js';
 import { startDvdi } from '../../helpers/cli.js';
@@ -290,4 +291,28 @@ test('journal: one line per Mount/Unmount with time, node, op, volume, id, resul
   t.like(lines[4], { op: 'Unmount', volume: 'j', id: 'a', result: 'ok', changed: true });
   const times = lines.map((line) => Date.parse(String(line.time)));
   t.deepEqual([...times].sort((a, b) => a - b), times, 'in order');
+});
+
+test('a busy filesystem: the last Unmount fails loudly, stays mounted, and a later Unmount retries', async (t) => {
+  const p = await PluginHarness.create(t, 'dir');
+  const mp = p.mountPoint('busy');
+  await p.ok('Create', { Name: 'busy' });
+  await p.ok('Mount', { Name: 'busy', ID: 'a' });
+  const handle = await open(join(mp, 'open-file'), 'w');
+  // A process whose working directory is inside the mount keeps it busy for umount(8).
+  const holder = spawn('sleep', ['60'], { cwd: mp, stdio: 'ignore' });
+  t.teardown(() => holder.kill('SIGKILL'));
+  await new Promise((resolve) => holder.once('spawn', resolve));
+  const refused = await p.call('Unmount', { Name: 'busy', ID: 'a' });
+  t.is(refused.status, 500);
+  t.regex(String(refused.body.Err), /umount/);
+  t.true(await p.isMounted(mp), 'never detached underneath a user');
+  await handle.close();
+  holder.kill('SIGKILL');
+  await new Promise((resolve) => holder.once('exit', resolve));
+  await p.ok('Unmount', { Name: 'busy', ID: 'whoever' }); // no holders left: retries the unmount
+  t.false(await p.isMounted(mp));
+  const last = (await p.journalLines()).slice(-2);
+  t.like(last[0], { op: 'Unmount', id: 'a', result: 'error' });
+  t.like(last[1], { op: 'Unmount', id: 'whoever', result: 'ok', changed: true });
 });
