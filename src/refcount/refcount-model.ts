@@ -51,7 +51,8 @@ export interface NodeRecord {
 export interface VolumeRecord {
   driver: string;
   name: string;
-  /** Mode of the live claims; undefined when nobody holds V. */
+  /** Mode of the claims; undefined when nobody holds V. A live unmounter keeps the mode of the
+   * claims it came from, so a claim of the other mode waits until the detach is done. */
   mode?: AccessMode;
   /** Fencing token; never decreases, so the record outlives its holders. */
   epoch: number;
@@ -169,6 +170,12 @@ export function acquire(current: VolumeRecord | undefined, request: AcquireReque
     // An unmounter's claim ended with its release; letting it claim again under the same token
     // would make one token both the unmount performer and a user of the mount.
     throw new StoreMisuseError('acquire with the token of an unmounter', { volume: request.name, node: request.node, token: request.token });
+  }
+
+  if (self && volume.mode !== undefined && volume.mode !== request.mode) {
+    // A retry must be the same claim; the same token asking for the other mode is refused like
+    // any other claim of that mode (and keeps the registration it has).
+    return unchanged({ kind: 'mode-conflict', mode: volume.mode });
   }
 
   if (!self) {
