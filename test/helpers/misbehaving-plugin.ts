@@ -28,7 +28,9 @@ export type PluginMode =
   /** closes the connection without answering */
   | 'reset'
   /** Activate answers `{"Implements":["NetworkDriver"]}` */
-  | 'not-volume-driver';
+  | 'not-volume-driver'
+  /** answers like `ok`, after `slowMs` (a Mount that takes a while, to interrupt it) */
+  | 'slow';
 
 export type MethodName = 'Plugin.Activate' | 'Create' | 'Remove' | 'Mount' | 'Path' | 'Unmount' | 'Get' | 'List' | 'Capabilities';
 
@@ -57,6 +59,8 @@ export async function startMisbehavingPlugin(options: {
   mountRoot: string;
   modes?: Partial<Record<MethodName, PluginMode>>;
   listen?: boolean;
+  /** Delay of mode `slow` (default 2000 ms). */
+  slowMs?: number;
 }): Promise<MisbehavingPlugin> {
   const modes = new Map<string, PluginMode>(Object.entries(options.modes ?? {}));
   const requests: RecordedRequest[] = [];
@@ -113,6 +117,18 @@ export async function startMisbehavingPlugin(options: {
       const method = (req.url ?? '/').replace(/^\//, '').replace(/^VolumeDriver\./, '');
       requests.push({ method, body: text, headers: req.headers });
       const mode = modes.get(method) ?? 'ok';
+      const answerOk = (): void => {
+        let body: Record<string, unknown> = {};
+        try {
+          body = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+        } catch {
+          return send(res, 400, JSON.stringify({ Err: 'bad request body' }));
+        }
+        okReply(method, body).then(
+          (reply) => send(res, 200, JSON.stringify(reply)),
+          (error: unknown) => send(res, 500, JSON.stringify({ Err: String(error) })),
+        );
+      };
       switch (mode) {
         case 'err-200':
           return send(res, 200, JSON.stringify({ Err: PLUGIN_ERROR_TEXT }));
@@ -134,17 +150,11 @@ export async function startMisbehavingPlugin(options: {
           return req.socket.destroy();
         case 'not-volume-driver':
           return send(res, 200, JSON.stringify({ Implements: ['NetworkDriver'] }));
+        case 'slow':
+          setTimeout(() => answerOk(), options.slowMs ?? 2000);
+          return;
         case 'ok': {
-          let body: Record<string, unknown> = {};
-          try {
-            body = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
-          } catch {
-            return send(res, 400, JSON.stringify({ Err: 'bad request body' }));
-          }
-          okReply(method, body).then(
-            (reply) => send(res, 200, JSON.stringify(reply)),
-            (error: unknown) => send(res, 500, JSON.stringify({ Err: String(error) })),
-          );
+          answerOk();
           return;
         }
       }

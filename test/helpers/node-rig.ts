@@ -1,0 +1,129 @@
+// A simulated node for integration tests: a private rshared mount root, the reference plugin
+// (real process, real unix socket, journal), and sidecars started as real `dvdi sidecar`
+// processes against them. Teardown stops every process and unmounts everything below.
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { makeSharedRoot, unmountBelow, type TempRoot } from './mount-root.js';
+import { startDvdi, waitFor, type Finished } from './cli.js';
+import { readMountInfo } from '../../src/common/mountinfo.js';
+
+export type DvdiChild = ReturnType<typeof startDvdi>;
+
+export interface JournalLine {
+  time: string;
+  node?: string;
+  op: 'Mount' | 'Unmount';
+  volume: string;
+  id: string | null;
+  result: 'ok' | 'error';
+  changed?: boolean;
+}
+
+export interface NodeRig {
+  temp: TempRoot;
+  root: string;
+  pluginDirs: string;
+  driver: string;
+  journalPath: string;
+  plugin: DvdiChild;
+  journal(): JournalLine[];
+  /** Start a sidecar with the rig's defaults plus `env`; resolves once its HTTP URL is known. */
+  sidecar(env: Record<string, string>): Promise<Sidecar>;
+  isMounted(path: string): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+export interface Sidecar {
+  child: DvdiChild;
+  url: string;
+  waitReady(timeoutMs?: number): Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<Finished>;
+}
+
+async function readUrlFromLogs(child: DvdiChild): Promise<string> {
+  let url: string | undefined;
+  await waitFor('the sidecar HTTP url', () => {
+    if (child.exitCode !== null) throw new Error(`sidecar exited early (${child.exitCode}): ${child.output.stderr}`);
+    for (const line of child.output.stderr.split('\n')) {
+      if (!line.includes('http endpoints listening')) continue;
+      url = (JSON.parse(line) as { url: string }).url;
+      return true;
+    }
+    return false;
+  }, 30_000);
+  return url!;
+}
+
+export async function startNodeRig(options: { backend?: 'dir' | 'loop'; node?: string } = {}): Promise<NodeRig> {
+  const temp = await makeSharedRoot('rig');
+  const pluginDirs = join(temp.dir, 'plugins');
+  await mkdir(pluginDirs);
+  const driver = `rig${randomBytes(3).toString('hex')}`;
+  const journalPath = join(temp.dir, 'journal.jsonl');
+  const plugin = startDvdi([
+    'plugin', '--name', driver, '--backend', options.backend ?? 'dir', '--root', join(temp.dir, 'plugin'),
+    '--socket', join(pluginDirs, `${driver}.sock`), '--journal', journalPath, ...(options.node ? ['--node', options.node] : []),
+  ]);
+  await waitFor('the plugin socket', () => {
+    if (plugin.exitCode !== null) throw new Error(`plugin exited: ${plugin.output.stderr}`);
+    return existsSync(join(pluginDirs, `${driver}.sock`));
+  });
+  const sidecars: DvdiChild[] = [];
+  const rig: NodeRig = {
+    temp,
+    root: temp.root,
+    pluginDirs,
+    driver,
+    journalPath,
+    plugin,
+    journal: () =>
+      existsSync(journalPath)
+        ? readFileSync(journalPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalLine)
+        : [],
+    async sidecar(env) {
+      const child = startDvdi(['sidecar'], {
+        DVDI_MOUNT_ROOT: temp.root,
+        DVDI_PLUGIN_DIRS: pluginDirs,
+        DVDI_VOLUME_DRIVER: driver,
+        DVDI_HTTP_ADDR: '127.0.0.1:0',
+        DVDI_NODE_ID: options.node ?? 'node-a',
+        DVDI_LOG_LEVEL: 'debug',
+        ...env,
+      });
+      sidecars.push(child);
+      const url = await readUrlFromLogs(child);
+      return {
+        child,
+        url,
+        async waitReady(timeoutMs = 60_000) {
+          await waitFor(`sidecar ${url} ready`, async () => {
+            if (child.exitCode !== null) throw new Error(`sidecar exited (${child.exitCode}): ${child.output.stderr}`);
+            try {
+              return (await fetch(`${url}/readyz`)).status === 200;
+            } catch {
+              return false;
+            }
+          }, timeoutMs);
+        },
+        async stop(signal = 'SIGTERM') {
+          if (child.exitCode === null) child.kill(signal);
+          return child.finished;
+        },
+      };
+    },
+    async isMounted(path) {
+      return (await readMountInfo()).some((m) => m.mountPoint === path);
+    },
+    async stop() {
+      for (const child of sidecars) if (child.exitCode === null) child.kill('SIGKILL');
+      await Promise.all(sidecars.map((c) => c.finished));
+      if (plugin.exitCode === null) plugin.kill('SIGTERM');
+      await plugin.finished;
+      await unmountBelow(temp.dir);
+      await temp.cleanup();
+    },
+  };
+  return rig;
+}
