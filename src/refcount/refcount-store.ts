@@ -115,20 +115,29 @@ export interface VolumeView extends VolumeKey {
 export interface RefcountStore {
   /** `embedded` or `redis`, for metrics and /status. */
   readonly backend: string;
+  /** Same token again: re-evaluates the node state and renews the lease (polling while `wait`);
+   * an expired token is judged as a new claim, never revived. */
   acquire(request: AcquireRequest): Promise<AcquireResult>;
   /** Performer reports the driver Mount + bind done. */
   markMounted(ref: HolderRef, mountpoint: string): Promise<MarkResult>;
   /** Performer gives up a mount it could not complete: state back to absent, holder removed. */
   abortMount(ref: HolderRef): Promise<MarkResult>;
+  /** `lost` as soon as the lease has ended, even before it is reaped. */
   renew(ref: HolderRef, ttlMs: number): Promise<RenewResult>;
+  /** An expired holder gets `unknown` (it is dropped, never made the unmounter); a retried
+   * release of the holder that became the unmounter repeats its `unmount`. */
   release(ref: HolderRef): Promise<ReleaseResult>;
-  /** Unmounter reports the unmount done: state absent, its entry removed. */
+  /** Unmounter reports the unmount done: state absent, its entry removed. Accepted from the
+   * recorded performer even after its lease ended or was revoked (it grants nothing). */
   markUnmounted(ref: HolderRef): Promise<MarkResult>;
-  /** Remove this node's expired holders; returns the volumes whose node state now has no live holder. */
+  /** Remove this node's expired holders; returns the volumes whose node state now has no live holder
+   * (every such volume, not only those where this call removed something). */
   reap(node: string): Promise<VolumeKey[]>;
   /** Reconciler takes over the unmount of V on `node` when nobody live holds or performs there. */
   claimUnmount(ref: HolderRef, ttlMs: number): Promise<ClaimUnmountResult>;
-  /** Read-only views for /status, metrics and `dvdi status`. */
+  /** Read-only views for /status, metrics and `dvdi status`. `inspect` knows every volume ever
+   * claimed (its epoch outlives the holders); `list` shows those with a holder or a node state
+   * other than absent. */
   inspect(volume: VolumeKey): Promise<VolumeView | undefined>;
   list(): Promise<VolumeView[]>;
   /** True when the backend answers now (Redis PING; the embedded store: its file is usable). */
