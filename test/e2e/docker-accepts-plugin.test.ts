@@ -12,12 +12,9 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { readMountInfo } from '../../src/common/mountinfo.js';
-import { REPO_ROOT, startDockerd, type PrivateDockerd } from '../helpers/dockerd.js';
+import { E2E_PLUGIN_PREFIX, PLUGIN_SOCKET_DIR, REPO_ROOT, startDockerd, type PrivateDockerd } from '../helpers/dockerd.js';
 import { ensureBusyboxImage } from '../helpers/images.js';
 import { makeTempDir, unmountBelow } from '../helpers/mount-root.js';
-
-const PLUGIN_DIR = '/run/docker/plugins';
-const PLUGIN_PREFIX = 'dvdi-e2e-';
 
 let dockerd: PrivateDockerd | undefined;
 let image = '';
@@ -25,15 +22,6 @@ let image = '';
 test.before(async (t) => {
   dockerd = await startDockerd({ log: (line) => t.log(line) });
   image = await ensureBusyboxImage(dockerd.docker, (line) => t.log(line));
-  // A crashed earlier run may have left volumes of e2e plugins that are gone: forget them.
-  const { stdout } = await dockerd.docker(['volume', 'ls', '--format', '{{.Driver}} {{.Name}}']);
-  for (const line of stdout.split('\n')) {
-    const [driver, name] = line.trim().split(' ');
-    if (driver?.startsWith(PLUGIN_PREFIX) && name) {
-      t.log(`removing leftover volume ${name} of ${driver}`);
-      await dockerd.docker(['volume', 'rm', '-f', name], { reject: false });
-    }
-  }
 });
 
 // Plugins stay up until the daemon is gone: a legacy plugin that dockerd has used once stays in
@@ -75,9 +63,9 @@ function activate(socket: string): Promise<string> {
 }
 
 async function startPlugin(t: ExecutionContext, backend: 'dir' | 'loop'): Promise<RunningPlugin> {
-  const name = `${PLUGIN_PREFIX}${backend}-${randomBytes(4).toString('hex')}`;
+  const name = `${E2E_PLUGIN_PREFIX}${backend}-${randomBytes(4).toString('hex')}`;
   const root = await makeTempDir(`plugin-${backend}`);
-  const socket = join(PLUGIN_DIR, `${name}.sock`);
+  const socket = join(PLUGIN_SOCKET_DIR, `${name}.sock`);
   let output = '';
   const child: ChildProcess = spawn(
     process.execPath,

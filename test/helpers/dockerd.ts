@@ -8,15 +8,21 @@
 // such a crash left running is killed by the next `startDockerd` (see `reapOrphans`).
 //
 // Test files that use Docker therefore run one after another; within a file, use `test.serial`.
-// Legacy plugin sockets live in the global `/run/docker/plugins`: use unique plugin names
-// (e.g. `dvdi-e2e-<random>`) and remove the sockets at the end.
+// Legacy plugin sockets live in the global `/run/docker/plugins`: name test plugins
+// `${E2E_PLUGIN_PREFIX}<something random>` and remove their sockets at the end. A volume whose
+// plugin is gone costs every later daemon start ~15 s (dockerd retries the dead plugin while it
+// restores volumes), and dockerd 20.10 cannot even force-remove it. So before starting,
+// `startDockerd` removes dead test sockets and, for each test plugin named in the volume
+// metadata, serves a stub plugin that says "no such volume" for the daemon's lifetime: the
+// restore then purges them, and later `volume ls` calls get an instant empty List from it.
 //
 // A daemon that cannot start is a failure with the reason and the tail of its log, not a skip.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { openSync, closeSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
+import { createConnection } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -28,6 +34,9 @@ export const DOCKER_DATA_ROOT = join(TEST_TMP, 'docker-data');
 const LOCK_PATH = join(TEST_TMP, 'dockerd.lock');
 /** Where the daemon that holds the lock records itself, for reaping after a crash. */
 const STATE_PATH = join(TEST_TMP, 'dockerd.state.json');
+export const PLUGIN_SOCKET_DIR = '/run/docker/plugins';
+/** Name prefix of every plugin a test starts; the sweeps below rely on it. */
+export const E2E_PLUGIN_PREFIX = 'dvdi-e2e-';
 
 export type Log = (line: string) => void;
 const defaultLog: Log = (line) => process.stderr.write(`[dockerd-helper] ${line}\n`);
@@ -212,6 +221,88 @@ async function reapOrphans(log: Log): Promise<void> {
   await rm(STATE_PATH, { force: true });
 }
 
+function listening(socket: string): Promise<boolean> {
+  return new Promise((resolveConnect) => {
+    const conn = createConnection(socket);
+    conn.once('connect', () => {
+      conn.destroy();
+      resolveConnect(true);
+    });
+    conn.once('error', () => resolveConnect(false));
+  });
+}
+
+/** Test plugin sockets nobody serves any more (a crashed run): dockerd would retry them. */
+async function removeDeadPluginSockets(log: Log): Promise<void> {
+  const entries = await readdir(PLUGIN_SOCKET_DIR).catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (!entry.startsWith(E2E_PLUGIN_PREFIX) || !entry.endsWith('.sock')) continue;
+    const path = join(PLUGIN_SOCKET_DIR, entry);
+    if (await listening(path)) continue;
+    log(`removing dead test plugin socket ${path}`);
+    await rm(path, { force: true });
+  }
+}
+
+/**
+ * Test plugins that still own volumes in the data root's metadata (a crashed run). The file is
+ * bbolt; its values are JSON `{"Name":…,"Driver":…}`, found here by a byte scan. A name from a
+ * freed page costs only a stub that is never asked anything.
+ */
+async function leftoverTestDrivers(): Promise<string[]> {
+  let bytes: string;
+  try {
+    bytes = (await readFile(join(DOCKER_DATA_ROOT, 'volumes', 'metadata.db'))).toString('latin1');
+  } catch {
+    return [];
+  }
+  const names = new Set<string>();
+  for (const m of bytes.matchAll(/"Driver":"([A-Za-z0-9_.-]+)"/g)) {
+    if (m[1]!.startsWith(E2E_PLUGIN_PREFIX)) names.add(m[1]!);
+  }
+  return [...names];
+}
+
+/** A volume plugin that knows no volumes: dockerd's restore purges what such a plugin lacks. */
+async function serveForgetfulPlugin(socket: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    req.resume();
+    const replies: Record<string, unknown> = {
+      '/Plugin.Activate': { Implements: ['VolumeDriver'] },
+      '/VolumeDriver.List': { Volumes: [] },
+      '/VolumeDriver.Capabilities': { Capabilities: { Scope: 'local' } },
+      '/VolumeDriver.Remove': {},
+      '/VolumeDriver.Unmount': {},
+    };
+    const reply = replies[req.url ?? ''];
+    res.writeHead(reply === undefined ? 500 : 200, { 'Content-Type': 'application/vnd.docker.plugins.v1.2+json' });
+    res.end(JSON.stringify(reply ?? { Err: 'no such volume (stub of a test plugin that is gone)' }));
+  });
+  await new Promise<void>((resolveListen, rejectListen) => {
+    server.once('error', rejectListen);
+    server.listen(socket, resolveListen);
+  });
+  return server;
+}
+
+async function startForgetfulPlugins(log: Log): Promise<() => Promise<void>> {
+  const servers: { socket: string; server: Server }[] = [];
+  await mkdir(PLUGIN_SOCKET_DIR, { recursive: true });
+  for (const driver of await leftoverTestDrivers()) {
+    const socket = join(PLUGIN_SOCKET_DIR, `${driver}.sock`);
+    if (await listening(socket)) continue;
+    log(`volumes of the gone test plugin ${driver} are left in the data root: serving a stub so that dockerd purges them`);
+    await rm(socket, { force: true });
+    servers.push({ socket, server: await serveForgetfulPlugin(socket) });
+  }
+  return async () => {
+    for (const { socket, server } of servers) {
+      await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
+      await rm(socket, { force: true });
+    }
+  };
+}
+
 function ping(socket: string): Promise<boolean> {
   return new Promise((resolvePing) => {
     const req = request({ socketPath: socket, path: '/_ping', method: 'GET', timeout: 2_000 }, (res) => {
@@ -250,8 +341,11 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
   const lock = await acquireLock(log, options.lockTimeoutMs ?? 600_000);
   let child: ChildProcess | undefined;
   let dir: string | undefined;
+  let stopStubs = async () => {};
   try {
     await reapOrphans(log);
+    await removeDeadPluginSockets(log);
+    stopStubs = await startForgetfulPlugins(log);
     dir = await makeTempDir('dockerd');
     const socket = join(dir, 'docker.sock');
     const execRoot = join(dir, 'exec');
@@ -321,6 +415,8 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
         stopped ??= (async () => {
           try {
             await terminate(pid, log, 'dockerd');
+            // Only now: dockerd keeps every plugin it has activated and would retry a dead one.
+            await stopStubs();
             await reapOrphans(log);
             await unmountBelow(tempDir);
             await rm(tempDir, { recursive: true, force: true });
@@ -332,6 +428,7 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
       },
     };
   } catch (error) {
+    await stopStubs();
     if (child?.pid !== undefined) await terminate(child.pid, log, 'dockerd');
     await reapOrphans(log).catch(() => undefined);
     if (dir !== undefined) {
