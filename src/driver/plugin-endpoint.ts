@@ -106,9 +106,10 @@ export function parsePluginJson(name: string, text: string, source: string): Plu
 export function hostPathOf(endpoint: PluginEndpoint, mountpoint: string): string {
   const pm = endpoint.propagatedMount;
   if (pm === undefined) return mountpoint;
+  // An empty inPlugin (a v2 plugin without PropagatedMount) maps nothing: all is in the rootfs.
   const prefix = pm.inPlugin.replace(/\/+$/, '');
-  if (mountpoint === prefix) return pm.onHost;
-  if (mountpoint.startsWith(`${prefix}/`)) return `${pm.onHost.replace(/\/+$/, '')}${mountpoint.slice(prefix.length)}`;
+  if (pm.inPlugin !== '' && mountpoint === prefix) return pm.onHost;
+  if (pm.inPlugin !== '' && mountpoint.startsWith(`${prefix}/`)) return `${pm.onHost.replace(/\/+$/, '')}${mountpoint.slice(prefix.length)}`;
   if (pm.rootfs !== undefined) return `${pm.rootfs.replace(/\/+$/, '')}${mountpoint.startsWith('/') ? '' : '/'}${mountpoint}`;
   return mountpoint;
 }

@@ -1,7 +1,9 @@
 // Test images built on this machine, since there is no registry to pull from (TESTING.md):
 // - `dvdi-test/busybox`: the host's static busybox with a link per applet (~1 s to import);
 // - `dvdi-test/node-base`: a debootstrapped bookworm minbase plus the host's node binary, the
-//   stand-in for node:22-bookworm-slim in Dockerfile tests (~30-60 s the first time).
+//   stand-in for node:22-bookworm-slim in Dockerfile tests (~30-60 s the first time). It already
+//   holds the sidecar's runtime packages (NODE_BASE_PACKAGES): the Dockerfile apt-installs only
+//   what its base lacks, and apt cannot reach a mirror inside `docker build` here.
 // Both are cached in the private daemon's data root; the debootstrapped tree is also cached
 // under `.test-tmp/cache/`. The mirror is read from the machine's apt sources at run time, so
 // no mirror host name is ever written into the repository.
@@ -13,6 +15,8 @@ import { TEST_TMP, type DockerCli, type Log } from './dockerd.js';
 
 export const BUSYBOX_IMAGE = 'dvdi-test/busybox';
 export const NODE_BASE_IMAGE = 'dvdi-test/node-base';
+/** Debian packages the Dockerfile's runtime stage needs (tini as PID 1, mount tools, mkfs). */
+export const NODE_BASE_PACKAGES: readonly string[] = ['tini', 'util-linux', 'mount', 'e2fsprogs', 'xfsprogs'];
 const CACHE_DIR = join(TEST_TMP, 'cache');
 const defaultLog: Log = (line) => process.stderr.write(`[images-helper] ${line}\n`);
 
@@ -112,9 +116,9 @@ export async function aptMirrorFor(suite: string): Promise<string> {
   throw new Error(`no apt source for suite '${suite}' in ${dir}/*.sources or /etc/apt/sources.list`);
 }
 
-/** A bookworm minbase tree, debootstrapped once and kept under .test-tmp/cache. */
-async function ensureBookwormRootfs(log: Log): Promise<string> {
-  const target = join(CACHE_DIR, 'bookworm-minbase');
+/** A bookworm minbase tree (plus `include`), debootstrapped once and kept under .test-tmp/cache. */
+async function ensureBookwormRootfs(log: Log, include: readonly string[] = []): Promise<string> {
+  const target = join(CACHE_DIR, include.length === 0 ? 'bookworm-minbase' : `bookworm-minbase+${[...include].sort().join('+')}`);
   const done = `${target}.complete`;
   if (await exists(done)) return target;
   const mirror = await aptMirrorFor('bookworm');
@@ -124,7 +128,8 @@ async function ensureBookwormRootfs(log: Log): Promise<string> {
   const started = Date.now();
   const progress = setInterval(() => log(`debootstrap still running: ${Math.round((Date.now() - started) / 1000)} s`), 15_000);
   try {
-    const r = await execa('debootstrap', ['--variant=minbase', 'bookworm', target, mirror], { reject: false, timeout: 600_000, all: true });
+    const includeArgs = include.length === 0 ? [] : [`--include=${include.join(',')}`];
+    const r = await execa('debootstrap', ['--variant=minbase', ...includeArgs, 'bookworm', target, mirror], { reject: false, timeout: 600_000, all: true });
     if (r.exitCode !== 0) {
       throw new Error(`debootstrap failed (exit ${r.exitCode}): ${String(r.all ?? '').trim().split('\n').slice(-15).join('\n')}`);
     }
@@ -145,12 +150,13 @@ async function ensureBookwormRootfs(log: Log): Promise<string> {
   return target;
 }
 
-/** Import `dvdi-test/node-base` (bookworm minbase + the host's /usr/bin/node), keyed by node's version. */
+/** Import `dvdi-test/node-base` (bookworm minbase + NODE_BASE_PACKAGES + the host's /usr/bin/node), keyed by node's version and the packages. */
 export async function ensureNodeBaseImage(docker: DockerCli, log: Log = defaultLog): Promise<string> {
   const node = '/usr/bin/node';
   const version = String((await execa(node, ['--version'])).stdout).trim();
-  if ((await imageLabel(docker, NODE_BASE_IMAGE, 'dvdi.test.node-version')) === version) return NODE_BASE_IMAGE;
-  const rootfs = await ensureBookwormRootfs(log);
+  const key = `${version} ${[...NODE_BASE_PACKAGES].sort().join(',')}`;
+  if ((await imageLabel(docker, NODE_BASE_IMAGE, 'dvdi.test.node-base')) === key) return NODE_BASE_IMAGE;
+  const rootfs = await ensureBookwormRootfs(log, NODE_BASE_PACKAGES);
   await mkdir(join(rootfs, 'usr', 'local', 'bin'), { recursive: true });
   await cp(node, join(rootfs, 'usr', 'local', 'bin', 'node'));
   await tarAndImport(
@@ -161,7 +167,7 @@ export async function ensureNodeBaseImage(docker: DockerCli, log: Log = defaultL
       'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       'ENV NODE_VERSION=' + version.replace(/^v/, ''),
       'CMD ["node"]',
-      `LABEL dvdi.test.node-version="${version}"`,
+      `LABEL dvdi.test.node-base="${key}"`,
     ],
     log,
   );

@@ -1,0 +1,207 @@
+// ContainerRuntime over dockerode: connection options from DOCKER_HOST (given, never read from
+// the environment here), replies checked with zod (the engine's JSON is input like any other),
+// a time limit on every unary call, and the `/events` stream split into JSON lines.
+import Docker from 'dockerode';
+import { z } from 'zod';
+import { describeError } from '../common/errors.js';
+import type { ContainerDetails, ContainerEvent, ContainerRuntime, ManagedPlugin } from './container-runtime.js';
+import { DockerUnavailableError } from './docker-errors.js';
+
+export interface DockerodeRuntimeOptions {
+  /** DOCKER_HOST: unix:///path, tcp://host:port, http(s)://host:port or ssh://[user@]host[:port]. */
+  dockerHost: string;
+  /** Limit of one unary call (inspect, plugin list, info). Default 10 s. */
+  callTimeoutMs?: number;
+}
+
+/** dockerode connection options for a DOCKER_HOST value (as validated by config/). */
+export function dockerodeOptions(dockerHost: string): Docker.DockerOptions {
+  const url = new URL(dockerHost);
+  // Every field set explicitly: docker-modem would otherwise fill gaps from process.env.
+  if (url.protocol === 'unix:') return { socketPath: decodeURIComponent(url.pathname), host: undefined, port: undefined, protocol: 'http' };
+  const protocol = url.protocol === 'https:' ? 'https' : url.protocol === 'ssh:' ? 'ssh' : 'http';
+  const port = url.port !== '' ? Number(url.port) : protocol === 'ssh' ? 22 : protocol === 'https' ? 2376 : 2375;
+  return { host: url.hostname, port, protocol, ...(url.username !== '' ? { username: decodeURIComponent(url.username) } : {}) };
+}
+
+const containerJson = z.object({
+  Id: z.string(),
+  Name: z.string().optional(),
+  Config: z.object({ Labels: z.record(z.string(), z.string()).nullish() }).nullish(),
+  State: z.object({ Running: z.boolean(), Status: z.string().optional(), ExitCode: z.number().optional() }),
+});
+
+const pluginJson = z.object({
+  Id: z.string(),
+  Name: z.string(),
+  Enabled: z.boolean(),
+  Config: z.object({
+    Interface: z.object({ Socket: z.string(), Types: z.array(z.unknown()).nullish() }),
+    PropagatedMount: z.string().nullish(),
+  }),
+});
+
+const eventJson = z.object({
+  Action: z.string().optional(),
+  status: z.string().optional(),
+  id: z.string().optional(),
+  Actor: z.object({ ID: z.string().optional(), Attributes: z.record(z.string(), z.string()).nullish() }).optional(),
+  time: z.number(),
+});
+
+/** Docker lists interface types as strings or as {Prefix, Capability, Version}. */
+function typeName(raw: unknown): string {
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'object' && raw !== null) {
+    const t = raw as { Prefix?: unknown; Capability?: unknown; Version?: unknown };
+    if (typeof t.Capability === 'string') return `${typeof t.Prefix === 'string' ? t.Prefix : 'docker'}.${t.Capability}/${typeof t.Version === 'string' ? t.Version : ''}`;
+  }
+  return String(raw);
+}
+
+export function parseEventLine(line: string): ContainerEvent | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const parsed = eventJson.safeParse(raw);
+  if (!parsed.success) return undefined;
+  const e = parsed.data;
+  const exit = e.Actor?.Attributes?.exitCode;
+  return {
+    action: e.Action ?? e.status ?? '',
+    id: e.Actor?.ID ?? e.id ?? '',
+    time: e.time,
+    exitCode: exit !== undefined && /^\d+$/.test(exit) ? Number(exit) : undefined,
+  };
+}
+
+function statusCodeOf(error: unknown): number | undefined {
+  const code = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+export class DockerodeRuntime implements ContainerRuntime {
+  private readonly docker: Docker;
+  private readonly dockerHost: string;
+  private readonly callTimeoutMs: number;
+
+  constructor(options: DockerodeRuntimeOptions) {
+    this.dockerHost = options.dockerHost;
+    this.docker = new Docker(dockerodeOptions(options.dockerHost));
+    this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
+  }
+
+  /** `work` gets a signal that aborts at the time limit; calls that cannot take one are raced. */
+  private async call<T>(what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new DockerUnavailableError(this.dockerHost, what, `no answer within ${this.callTimeoutMs} ms`));
+      }, this.callTimeoutMs);
+    });
+    try {
+      return await Promise.race([work(controller.signal), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private unavailable(what: string, error: unknown): DockerUnavailableError {
+    return error instanceof DockerUnavailableError ? error : new DockerUnavailableError(this.dockerHost, what, describeError(error), error);
+  }
+
+  async inspectContainer(ref: string): Promise<ContainerDetails | undefined> {
+    const what = `inspect container ${ref}`;
+    let raw: unknown;
+    try {
+      raw = await this.call(what, (abortSignal) => this.docker.getContainer(ref).inspect({ abortSignal }));
+    } catch (error) {
+      if (statusCodeOf(error) === 404) return undefined;
+      throw this.unavailable(what, error);
+    }
+    const parsed = containerJson.safeParse(raw);
+    if (!parsed.success) throw new DockerUnavailableError(this.dockerHost, what, `unexpected reply: ${parsed.error.message}`);
+    const c = parsed.data;
+    return {
+      id: c.Id,
+      name: (c.Name ?? '').replace(/^\//, ''),
+      labels: Object.freeze({ ...(c.Config?.Labels ?? {}) }),
+      running: c.State.Running,
+      status: c.State.Status ?? (c.State.Running ? 'running' : 'exited'),
+      exitCode: c.State.ExitCode,
+    };
+  }
+
+  async containerEndEvents(containerId: string, options: { since?: number | undefined; signal: AbortSignal }): Promise<AsyncIterable<ContainerEvent>> {
+    const filters = { type: ['container'], container: [containerId], event: ['die', 'destroy'] };
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker.getEvents({ filters, ...(options.since !== undefined ? { since: options.since } : {}), abortSignal: options.signal } as Docker.GetEventsOptions);
+    } catch (error) {
+      throw this.unavailable(`subscribe to events of container ${containerId}`, error);
+    }
+    const close = () => (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    if (options.signal.aborted) close();
+    else options.signal.addEventListener('abort', close, { once: true });
+    return lines(stream, () => options.signal.removeEventListener('abort', close));
+  }
+
+  async listPlugins(): Promise<ManagedPlugin[]> {
+    const what = 'list plugins';
+    let raw: unknown;
+    try {
+      raw = await this.call(what, () => this.docker.listPlugins());
+    } catch (error) {
+      throw this.unavailable(what, error);
+    }
+    const parsed = z.array(pluginJson).safeParse(raw ?? []);
+    if (!parsed.success) throw new DockerUnavailableError(this.dockerHost, what, `unexpected reply: ${parsed.error.message}`);
+    return parsed.data.map((p) => ({
+      id: p.Id,
+      name: p.Name,
+      enabled: p.Enabled,
+      socket: p.Config.Interface.Socket,
+      types: (p.Config.Interface.Types ?? []).map(typeName),
+      propagatedMount: p.Config.PropagatedMount ?? '',
+    }));
+  }
+
+  async dockerRootDir(): Promise<string> {
+    const what = 'read engine info';
+    let raw: unknown;
+    try {
+      raw = await this.call(what, () => this.docker.info() as Promise<unknown>);
+    } catch (error) {
+      throw this.unavailable(what, error);
+    }
+    const parsed = z.object({ DockerRootDir: z.string().min(1) }).safeParse(raw);
+    if (!parsed.success) throw new DockerUnavailableError(this.dockerHost, what, 'the reply has no DockerRootDir');
+    return parsed.data.DockerRootDir;
+  }
+}
+
+/** Newline-delimited JSON events of a stream; ends with the stream, throws when it breaks. */
+async function* lines(stream: NodeJS.ReadableStream, done: () => void): AsyncGenerator<ContainerEvent> {
+  let buffer = '';
+  try {
+    for await (const chunk of stream) {
+      buffer += typeof chunk === 'string' ? chunk : (chunk).toString('utf8');
+      let newline: number;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, newline).trim();
+        buffer = buffer.slice(newline + 1);
+        if (line === '') continue;
+        const event = parseEventLine(line);
+        if (event !== undefined) yield event;
+      }
+    }
+  } finally {
+    done();
+    (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+  }
+}
