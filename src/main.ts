@@ -11,6 +11,11 @@ import { AbortedError, DvdiError, ExitCode, describeError, exitCodeOf, type Exit
 import { createLogger, type Logger } from './common/logger.js';
 import { VERSION } from './common/version.js';
 import { ConfigError, describeConfig, loadSidecarConfig, loadVolumeRequests, type Config, type Env, type VolumeSpec } from './config/index.js';
+import type { ContainerDetails } from './docker/container-runtime.js';
+import { DockerodeRuntime } from './docker/dockerode-runtime.js';
+import { ChainedPluginResolver, ManagedPluginResolver } from './docker/managed-plugin-resolver.js';
+import { readTaskContainer, TaskContainerWatch, volumeLabels } from './docker/task-container.js';
+import { DirectoryPluginResolver } from './driver/plugin-discovery.js';
 import { VolumeDriverRegistry } from './driver/volume-driver-registry.js';
 import { startHttpServer } from './http/http-server.js';
 import type { LeaseLostError } from './lifecycle/lifecycle-errors.js';
@@ -33,7 +38,11 @@ export interface SidecarProcess {
 
 function driverRegistry(config: Config, logger: Logger, metrics: SidecarMetrics): DriverRegistryPort {
   return new VolumeDriverRegistry({
-    pluginDirs: config.pluginDirs,
+    // Docker's lookup order: legacy plugins in the plugin directories, then managed (v2) plugins.
+    resolver: new ChainedPluginResolver([
+      new DirectoryPluginResolver(config.pluginDirs),
+      new ManagedPluginResolver({ runtime: new DockerodeRuntime({ dockerHost: config.dockerHost }), dockerHost: config.dockerHost }),
+    ]),
     clock: systemClock,
     logger,
     mountTimeoutMs: config.mountTimeoutMs,
@@ -59,6 +68,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
   const env = proc.env ?? process.env;
   let config: Config;
   let specs: readonly VolumeSpec[] | undefined;
+  let taskContainer: ContainerDetails | undefined;
   try {
     // Settings and volume requests are checked together so one run names every problem.
     const problems: ConfigError[] = [];
@@ -78,9 +88,10 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
     if (problems.length > 0 || loaded === undefined || specs === undefined) throw ConfigError.combine(problems);
     config = loaded;
     if (config.taskContainer !== undefined) {
-      throw new DvdiError('DVDI_TASK_CONTAINER_UNSUPPORTED', 'DVDI_TASK_CONTAINER (Docker labels and events) is not built yet in this version: pass the volume requests as environment variables', {
-        exitCode: ExitCode.Config,
-      });
+      // The task container's DVDI_VOLUME_* labels are the lowest-ranked source: env wins.
+      const runtime = new DockerodeRuntime({ dockerHost: config.dockerHost });
+      taskContainer = await readTaskContainer({ runtime, container: config.taskContainer, dockerHost: config.dockerHost, clock: systemClock });
+      specs = loadVolumeRequests(env, volumeLabels(taskContainer.labels)).specs;
     }
   } catch (error) {
     process.stderr.write(`dvdi sidecar: ${describeError(error)}\n`);
@@ -96,11 +107,21 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
   metrics.ready.set(0);
   const shutdown = new AbortController();
   let shutdownSignal: string | undefined;
-  proc.onShutdownSignal((signal) => {
+  const requestShutdown = (signal: string): void => {
     if (shutdown.signal.aborted) return;
     shutdownSignal = signal;
     logger.info({ signal }, 'shutdown requested');
     shutdown.abort(new AbortedError(signal));
+  };
+  proc.onShutdownSignal(requestShutdown);
+  // The task container ending is a shutdown like SIGTERM: nobody may be left to signal us.
+  const stopWatching = new AbortController();
+  const watch =
+    taskContainer === undefined
+      ? undefined
+      : new TaskContainerWatch({ runtime: new DockerodeRuntime({ dockerHost: config.dockerHost }), container: taskContainer, clock: systemClock, logger: logger.child({ module: 'docker' }) });
+  const watching = watch?.run(stopWatching.signal).then((ended) => {
+    if (ended !== undefined) requestShutdown(`task container ${ended.how}`);
   });
 
   let store: RefcountStore | undefined;
@@ -145,6 +166,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
           store: { backend, up: (await metrics.storeUp.get()).values.some((v) => v.value === 1) },
           ready: volumes.readiness().ready,
           volumes: await volumes.status(),
+          ...(watch === undefined ? {} : { docker: watch.status() }),
         }),
         registry,
       },
@@ -201,6 +223,8 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
     logger.error({ code: error instanceof DvdiError ? error.code : undefined, err: describeError(error), exitCode: code }, 'sidecar failed');
     process.stderr.write(`dvdi sidecar: ${describeError(error)}\n`);
   } finally {
+    stopWatching.abort();
+    await watching;
     if (config.readyFile !== undefined) await rm(config.readyFile, { force: true }).catch(() => undefined);
     await http?.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
