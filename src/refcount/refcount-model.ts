@@ -213,7 +213,7 @@ export function acquire(current: VolumeRecord | undefined, request: AcquireReque
       volume.lastGrantNode = request.node;
     } else {
       // A shared grant ends the exclusive lineage: the next exclusive grant moves the epoch
-      // whatever node it goes to.
+      // whatever node it goes to. `preempt` means nothing here: shared claims exclude nobody.
       delete volume.lastGrantNode;
     }
 
