@@ -43,6 +43,14 @@ export interface AcquireRequest extends HolderRef {
    * storage backend is the hard fence). Default: 3 × ttlMs.
    */
   orphanGraceMs?: number;
+  /**
+   * Re-registration after the store lost its data (renew answered `missing`): this holder had
+   * V mounted on this node with this mount ID. When the record is absent, the acquire recreates
+   * the holder and the node state `mounted(mountpoint, mountId)` and answers `join`; quarantine
+   * does not apply to a node re-registering what it already has. If V meanwhile belongs to
+   * another node, the ordinary answers (`held`, …) apply and the caller fences itself.
+   */
+  reclaim?: { mountpoint: string; mountId: string };
 }
 
 /** What the caller must do after `acquire`. */
@@ -65,8 +73,15 @@ export type AcquireResult =
 
 export type RenewResult =
   | { kind: 'ok'; epoch: number; expiresInMs: number }
-  /** The lease is gone: expired, revoked by a preemption, or the store lost it. Fence. */
-  | { kind: 'lost' };
+  /** The lease is gone from a record that exists: expired or revoked by a preemption. Fence. */
+  | { kind: 'lost' }
+  /**
+   * The volume's whole record is gone although this holder's lease was live: the store lost
+   * data (Redis restarted without persistence, failover to a replica that had not caught up).
+   * Re-register with `acquire({ …, reclaim })` instead of fencing. The embedded store never
+   * answers this.
+   */
+  | { kind: 'missing' };
 
 export type MarkResult = { kind: 'ok' } | { kind: 'lost' } | { kind: 'not-performer'; state: NodeMountState; performer?: string };
 
