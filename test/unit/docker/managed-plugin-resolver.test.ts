@@ -95,7 +95,7 @@ test('a disabled plugin is a clear driver error naming docker plugin enable', as
   const error = await t.throwsAsync(resolver.resolve('rexray/ebs'));
   t.is((error as { code?: string }).code, 'DVDI_PLUGIN_DISABLED');
   t.is((error as { exitCode?: number }).exitCode, ExitCode.MountFailed);
-  t.regex(error!.message, /docker plugin enable rexray\/ebs:latest/);
+  t.regex(error.message, /docker plugin enable rexray\/ebs:latest/);
 });
 
 test('a plugin that is not a volume driver is refused', async (t) => {

@@ -130,12 +130,12 @@ test('readTaskContainer waits for a container that appears later, and gives up w
   const error = await t.throwsAsync(readTaskContainer({ runtime: never, container: 'nope', dockerHost: 'unix:///d.sock', clock: systemClock, backoff: { initialMs: 1, maxDelayMs: 2, budgetMs: 10 } }));
   t.is((error as { code?: string }).code, 'DVDI_TASK_CONTAINER_NOT_FOUND');
   t.is((error as { exitCode?: number }).exitCode, ExitCode.Config);
-  t.regex(error!.message, /DVDI_TASK_CONTAINER=nope: no such container/);
+  t.regex(error.message, /DVDI_TASK_CONTAINER=nope: no such container/);
 
   const down: ContainerRuntime = { ...later, inspectContainer: () => Promise.reject(new DockerUnavailableError('unix:///d.sock', 'inspect container app', 'connect ENOENT')) };
   const unavailable = await t.throwsAsync(readTaskContainer({ runtime: down, container: 'app', dockerHost: 'unix:///d.sock', clock: systemClock, backoff: { initialMs: 1, maxDelayMs: 2, budgetMs: 10 } }));
   t.is((unavailable as { exitCode?: number }).exitCode, ExitCode.Unavailable);
-  t.regex(unavailable!.message, /-v \/var\/run\/docker\.sock:\/var\/run\/docker\.sock/);
+  t.regex(unavailable.message, /-v \/var\/run\/docker\.sock:\/var\/run\/docker\.sock/);
 });
 
 test('volumeLabels keeps every spelling of DVDI_VOLUME_* so config can name a miscased one', (t) => {
