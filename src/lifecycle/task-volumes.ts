@@ -29,6 +29,8 @@ interface TrackedVolume {
   /** True while the store has this token as holder or unmounter: the lease keeper renews it. */
   registered: boolean;
   mountpoint?: string;
+  /** Driver Mount ID of this node's mount (the performer's token), for re-registration. */
+  mountId?: string;
   epoch?: number;
   /** Monotonic ms of the last successful renewal (or acquire). */
   lastLeaseAt?: number;
@@ -123,6 +125,8 @@ export class TaskVolumes {
         if (result.kind === 'ok') {
           volume.lastLeaseAt = this.options.clock.monotonic();
           volume.epoch = result.epoch;
+          this.options.metrics?.leaseRenewals.inc({ outcome: 'ok' });
+        } else if (result.kind === 'missing' && (await this.reregister(volume))) {
           this.options.metrics?.leaseRenewals.inc({ outcome: 'ok' });
         } else {
           this.options.metrics?.leaseRenewals.inc({ outcome: 'lost' });
@@ -382,6 +386,7 @@ export class TaskVolumes {
       const marked = await this.options.store.markMounted(ref, mountpoint);
       if (marked.kind !== 'ok') throw new LeaseLostError(request.name, request.driver, 'while mounting');
       volume.mountpoint = mountpoint;
+      volume.mountId = ref.token;
     } catch (error) {
       for (const step of undo.reverse()) {
         try {
@@ -407,6 +412,8 @@ export class TaskVolumes {
       // Idempotent: the node's bind normally exists already; a missing one is made again, and a
       // read-only/read-write mismatch with the other tasks of this node is refused.
       await this.options.mounter.bind(mountpoint, volume.hostPath, { readOnly: volume.request.readOnly });
+      const view = await this.options.store.inspect({ driver: volume.request.driver, name: volume.request.name });
+      volume.mountId = view?.nodes.find((n) => n.node === this.options.node)?.mountId;
     } catch (error) {
       await this.releaseOne(volume).catch((releaseError: unknown) =>
         log.error({ err: describeError(releaseError) }, 'release after a failed join failed'),
@@ -445,6 +452,42 @@ export class TaskVolumes {
     }
     volume.registered = false;
     volume.state = 'released';
+  }
+
+  /**
+   * The store lost the volume's record (Redis restarted empty, or failed over to a replica that
+   * had not caught up). A ready holder re-registers what it has; the store refuses if the volume
+   * went to another node meanwhile, and then this holder fences. Returns true when re-registered.
+   */
+  private async reregister(volume: TrackedVolume): Promise<boolean> {
+    const { request, ref } = volume;
+    const log = this.options.logger.child({ volume: request.name, driver: request.driver });
+    if (volume.state !== 'ready' || volume.mountpoint === undefined || volume.mountId === undefined) {
+      log.warn({ state: volume.state }, 'store lost the volume record while not ready; cannot re-register');
+      return false;
+    }
+    log.warn('store lost the volume record (data loss); re-registering this holder');
+    const result = await this.options.store.acquire({
+      ...ref,
+      task: this.options.task,
+      mode: request.access,
+      preempt: false,
+      ttlMs: this.options.leaseTtlMs,
+      reclaim: { mountpoint: volume.mountpoint, mountId: volume.mountId },
+    });
+    if (result.kind === 'join' || result.kind === 'wait') {
+      volume.lastLeaseAt = this.options.clock.monotonic();
+      volume.epoch = result.epoch;
+      return true;
+    }
+    if (result.kind === 'mount') {
+      // The store made us the performer although we are mounted: record what we have.
+      const marked = await this.options.store.markMounted(ref, volume.mountpoint);
+      volume.mountId = ref.token;
+      return marked.kind === 'ok';
+    }
+    log.error({ answer: result.kind, ...(result.kind === 'held' ? { nodes: result.nodes } : {}) }, 're-registration refused');
+    return false;
   }
 
   /** After a lost lease: unmount on this node if, and only if, no live holder here keeps it. */
