@@ -148,7 +148,7 @@ export class DockerodeRuntime implements ContainerRuntime {
     const close = () => (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
     if (options.signal.aborted) close();
     else options.signal.addEventListener('abort', close, { once: true });
-    return lines(stream, () => options.signal.removeEventListener('abort', close));
+    return lines(stream, options.signal, () => options.signal.removeEventListener('abort', close));
   }
 
   async listPlugins(): Promise<ManagedPlugin[]> {
@@ -185,8 +185,8 @@ export class DockerodeRuntime implements ContainerRuntime {
   }
 }
 
-/** Newline-delimited JSON events of a stream; ends with the stream, throws when it breaks. */
-async function* lines(stream: NodeJS.ReadableStream, done: () => void): AsyncGenerator<ContainerEvent> {
+/** Newline-delimited JSON events of a stream; ends with the stream or `signal`, throws when it breaks. */
+async function* lines(stream: NodeJS.ReadableStream, signal: AbortSignal, done: () => void): AsyncGenerator<ContainerEvent> {
   let buffer = '';
   try {
     for await (const chunk of stream) {
@@ -200,6 +200,9 @@ async function* lines(stream: NodeJS.ReadableStream, done: () => void): AsyncGen
         if (event !== undefined) yield event;
       }
     }
+  } catch (error) {
+    // Closing the stream on purpose surfaces as a premature close: that is a normal end.
+    if (!signal.aborted) throw error;
   } finally {
     done();
     (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
