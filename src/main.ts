@@ -24,6 +24,9 @@ import { TaskVolumes } from './lifecycle/task-volumes.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics/sidecar-metrics.js';
 import { LinuxMounter } from './mounter/linux-mounter.js';
 import { EmbeddedRefcountStore } from './refcount/embedded-refcount-store.js';
+import { orphanMemoryFile, sweepLockFile } from './reconcile/node-files.js';
+import { scheduleReconciler, type RunningSchedule } from './reconcile/reconcile-schedule.js';
+import { reconcileOnce, type SweepDeps } from './reconcile/reconcile-sweep.js';
 import type { RefcountStore } from './refcount/refcount-store.js';
 
 /** Where the embedded store keeps its state, under the (real) mount root. */
@@ -61,6 +64,37 @@ function createStore(config: Config, realRoot: string, logger: Logger): Refcount
     });
   }
   return new EmbeddedRefcountStore({ dir: join(realRoot, EMBEDDED_STATE_DIR), clock: systemClock, logger: logger.child({ module: 'store' }) });
+}
+
+/** The reconciler's dependencies on this node (shared by the sidecar and `dvdi reconcile`). */
+export function buildSweepDeps(parts: {
+  config: Config;
+  realRoot: string;
+  mounter: LinuxMounter;
+  store: RefcountStore;
+  drivers: DriverRegistryPort;
+  logger: Logger;
+  metrics?: SidecarMetrics;
+}): SweepDeps {
+  const { config, realRoot, mounter, logger } = parts;
+  const stateDir = join(realRoot, EMBEDDED_STATE_DIR);
+  const log = logger.child({ module: 'reconcile' });
+  return {
+    node: config.nodeId,
+    store: parts.store,
+    drivers: parts.drivers,
+    mounter: {
+      listBinds: () => mounter.listBinds(realRoot),
+      volumePath: (name) => mounter.volumePath(realRoot, name),
+      unmountLazy: (target) => mounter.unmountLazy(target),
+    },
+    lock: sweepLockFile(stateDir, log),
+    orphans: orphanMemoryFile(stateDir),
+    leaseTtlMs: config.leaseTtlMs,
+    clock: systemClock,
+    logger: log,
+    ...(parts.metrics ? { metrics: parts.metrics } : {}),
+  };
 }
 
 /** Runs the sidecar until shutdown; resolves with the process exit code (CONTRACT.md). */
@@ -125,6 +159,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
   });
 
   let store: RefcountStore | undefined;
+  let schedule: RunningSchedule | undefined;
   let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   let code: ExitCodeT = ExitCode.Ok;
   try {
@@ -142,6 +177,12 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
       throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) is not available at start`, { exitCode: ExitCode.Unavailable });
     }
 
+    const drivers = driverRegistry(config, logger.child({ module: 'driver' }), metrics);
+    // One sweep before acquiring anything (ARCHITECTURE.md "Recovery"), then on the schedule.
+    const sweepDeps = buildSweepDeps({ config, realRoot, mounter, store, drivers, logger, metrics });
+    await reconcileOnce(sweepDeps);
+    schedule = scheduleReconciler(sweepDeps, config.reconcileCron, logger.child({ module: 'reconcile' }));
+
     const volumes = new TaskVolumes({
       node: config.nodeId,
       task: config.taskId,
@@ -149,7 +190,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
       acquireTimeoutMs: config.acquireTimeoutMs,
       mountTimeoutMs: config.mountTimeoutMs,
       store,
-      drivers: driverRegistry(config, logger.child({ module: 'driver' }), metrics),
+      drivers,
       mounter: mounterPort,
       clock: systemClock,
       logger: logger.child({ module: 'lifecycle' }),
@@ -226,6 +267,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
     stopWatching.abort();
     await watching;
     if (config.readyFile !== undefined) await rm(config.readyFile, { force: true }).catch(() => undefined);
+    await schedule?.stop().catch(() => undefined);
     await http?.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
   }
@@ -244,5 +286,47 @@ async function withDeadline<T>(work: Promise<T>, ms: number, logger: Logger, wha
     return await Promise.race([work, timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * `dvdi reconcile`: one sweep of this node with the sidecar's settings, then exit. Prints the
+ * report as JSON on stdout; exit 0 when the sweep ran clean, 3 when a step failed, 4 when the
+ * store is unavailable, 2 on invalid settings.
+ */
+export async function runReconcileCommand(envOverride?: Env): Promise<ExitCodeT> {
+  const env = envOverride ?? process.env;
+  let config: Config;
+  try {
+    config = loadSidecarConfig(env, hostname());
+  } catch (error) {
+    process.stderr.write(`dvdi reconcile: ${describeError(error)}\n`);
+    return ExitCode.Config;
+  }
+  const logger = createLogger(config.logLevel, { node: config.nodeId, command: 'reconcile' });
+  let store: RefcountStore | undefined;
+  try {
+    const mounter = new LinuxMounter({ logger: logger.child({ module: 'mounter' }) });
+    const realRoot = await mounter.preflight(config.mountRoot);
+    store = createStore(config, realRoot, logger);
+    if (!(await store.ping().catch(() => false))) {
+      throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) is not available`, { exitCode: ExitCode.Unavailable });
+    }
+    const drivers = new VolumeDriverRegistry({
+      pluginDirs: config.pluginDirs,
+      clock: systemClock,
+      logger: logger.child({ module: 'driver' }),
+      mountTimeoutMs: config.mountTimeoutMs,
+      unmountTimeoutMs: config.unmountTimeoutMs,
+    });
+    const report = await reconcileOnce(buildSweepDeps({ config, realRoot, mounter, store, drivers, logger }));
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    if (report.skipped) process.stderr.write('dvdi reconcile: another sweep holds this node\'s lock; nothing done\n');
+    return report.errors.length > 0 ? ExitCode.MountFailed : ExitCode.Ok;
+  } catch (error) {
+    process.stderr.write(`dvdi reconcile: ${describeError(error)}\n`);
+    return exitCodeOf(error);
+  } finally {
+    await store?.close().catch(() => undefined);
   }
 }

@@ -6,7 +6,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
-import { writeJsonAtomic } from './atomic-file.js';
+import { writeJsonAtomic } from '../common/atomic-file.js';
 import { PluginError } from './plugin-errors.js';
 import { isNotFound, type PluginLayout } from './plugin-layout.js';
 

@@ -10,7 +10,7 @@ import type { Logger } from '../common/logger.js';
 import { mountsAt, readMountInfo } from '../common/mountinfo.js';
 import { VOLUME_NAME_PATTERN, type VolumeInfo } from '../driver/protocol-types.js';
 import type { AttachmentRegistry } from './attachment-registry.js';
-import { writeJsonAtomic } from './atomic-file.js';
+import { writeJsonAtomic } from '../common/atomic-file.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { MountCounts } from './mount-counts.js';
 import type { MountJournal } from './mount-journal.js';

@@ -1,0 +1,32 @@
+// The node-cron schedule around reconcileOnce: every DVDI_RECONCILE_CRON in every sidecar (the
+// per-node lock makes all but one of them skip), never overlapping itself.
+import cron from 'node-cron';
+import { describeError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { reconcileOnce, type SweepDeps } from './reconcile-sweep.js';
+
+export interface RunningSchedule {
+  stop(): Promise<void>;
+}
+
+export function scheduleReconciler(deps: SweepDeps, expression: string, logger: Logger): RunningSchedule {
+  let running: Promise<unknown> = Promise.resolve();
+  const task = cron.schedule(
+    expression,
+    () => {
+      running = reconcileOnce(deps).catch((error: unknown) => {
+        deps.metrics?.reconcileRuns.inc({ outcome: 'error' });
+        logger.error({ err: describeError(error) }, 'reconcile sweep failed');
+      });
+      return running;
+    },
+    { name: 'dvdi-reconcile', noOverlap: true },
+  );
+  return {
+    async stop() {
+      await task.stop();
+      await task.destroy?.();
+      await running;
+    },
+  };
+}
