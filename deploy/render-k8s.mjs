@@ -1,3 +1,4 @@
+/* global URL, process, console -- a Node script; the lint config declares no Node globals for .mjs */
 // Renders the two Kubernetes objects that wrap files kept here, so each rule and panel is
 // written once: deploy/prometheus/dvdi-rules.yml → k8s-style-manifests/prometheus-rule.yaml
 // (a PrometheusRule) and deploy/grafana/dvdi-dashboard.json → k8s-style-manifests/

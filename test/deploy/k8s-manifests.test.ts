@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-call -- walks parsed YAML (Obj) dynamically; kubernetes-models validates the shapes */
 // k8s-style-manifests/: every object validates with kubernetes-models (the Kubernetes OpenAPI
 // schemas); PodMonitor and PrometheusRule (CRDs it does not model) against small schemas of
 // their own; then what the schemas cannot say: the sidecar's env is accepted by config/, node
@@ -9,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
@@ -18,7 +19,8 @@ import { MOUNT_ROOT, REPO, checkSidecarEnv, filesIn, readText } from './deploy-c
 
 const execFileAsync = promisify(execFile);
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed YAML
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML
+type Obj = Record<string, any>;
 
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/Namespace': Namespace,
@@ -256,7 +258,7 @@ test('Redis: the URL the sidecars use carries the password Redis requires and na
   const secret = find('Secret', 'dvdi-redis')!;
   const url = new URL(secret.stringData.url as string);
   const requirepass = /^requirepass (\S+)$/m.exec(secret.stringData['redis.conf'] as string)?.[1];
-  t.is(decodeURIComponent(url.password), requirepass);
+  t.is(decodeURIComponent(url.password), requirepass ?? 'no requirepass line');
   const service = find('Service', 'dvdi-redis')!;
   t.is(url.hostname, `${service.metadata.name as string}.${service.metadata.namespace as string}.svc`);
   t.is(Number(url.port), service.spec.ports[0].port);

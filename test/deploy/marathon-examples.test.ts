@@ -5,7 +5,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import Ajv, { type ValidateFunction } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { dt2js } from 'ramldt2jsonschema';
 import { MOUNT_ROOT, REPO, checkSidecarEnv, filesIn, marathonLabelEnv, readText, type CheckedEnv } from './deploy-checks.js';
 
