@@ -21,6 +21,7 @@ Options:
   --journal FILE       append one JSON line per Mount/Unmount
   --node NAME          node name written to the journal and pool attachment records
   --pool DIR           shared image pool (loop only, needs --node): one node attached at a time
+  --faults FILE        tests only: JSON {"Mount":{"delayMs":N,"error":"..","hang":true},...}, re-read per request
   --log-level LEVEL    ${LOG_LEVELS.join('|')} (default info)
   -h, --help           this text`;
 
@@ -44,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
         journal: { type: 'string' },
         node: { type: 'string' },
         pool: { type: 'string' },
+        faults: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -75,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(values.journal === undefined ? {} : { journal: values.journal }),
       ...(values.node === undefined ? {} : { node: values.node }),
       ...(values.pool === undefined ? {} : { pool: values.pool }),
+      ...(values.faults === undefined ? {} : { faults: values.faults }),
     });
   } catch (error) {
     if (error instanceof DvdiError && error.code === 'DVDI_PLUGIN_USAGE') return fail(error.message);

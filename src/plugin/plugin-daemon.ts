@@ -16,6 +16,7 @@ import { MountJournal } from './mount-journal.js';
 import { PluginError } from './plugin-errors.js';
 import { isNotFound, PluginLayout, validateVolumeName } from './plugin-layout.js';
 import { createPluginServer } from './plugin-server.js';
+import { FaultInjector } from './fault-injection.js';
 import type { BackendKind, VolumeBackend } from './volume-backend.js';
 import { VolumeService } from './volume-service.js';
 
@@ -30,6 +31,8 @@ export interface PluginOptions {
   node?: string;
   /** Shared image pool (loop backend), for simulating several nodes with block semantics. */
   pool?: string;
+  /** Test-only fault injection file (see fault-injection.ts). */
+  faults?: string;
   clock: Clock;
   logger: Logger;
 }
@@ -103,7 +106,7 @@ export async function startPlugin(options: PluginOptions): Promise<RunningPlugin
 
   const socket = resolve(options.socket ?? defaultSocket(options.name));
   await prepareSocket(socket);
-  const server = createPluginServer(service, logger);
+  const server = createPluginServer(service, logger, options.faults === undefined ? undefined : new FaultInjector(options.faults));
   await listen(server, socket);
   logger.info({ socket, root: layout.root, backend: backend.kind, pool: options.pool, journal: options.journal }, 'plugin serving');
 

@@ -9,6 +9,7 @@ import type { Logger } from '../common/logger.js';
 import { VOLUME_METHODS, type VolumeMethod } from '../driver/protocol-types.js';
 import { BadRequestError, PluginError } from './plugin-errors.js';
 import type { VolumeService } from './volume-service.js';
+import type { FaultInjector } from './fault-injection.js';
 
 /** The media type go-plugins-helpers answers with; Docker ignores it but other clients check. */
 export const PLUGIN_REPLY_MEDIA_TYPE = 'application/vnd.docker.plugins.v1.1+json';
@@ -124,7 +125,7 @@ function reply(response: ServerResponse, status: number, body: Json): void {
   response.end(text);
 }
 
-export function createPluginServer(service: VolumeService, logger: Logger): Server {
+export function createPluginServer(service: VolumeService, logger: Logger, faults?: FaultInjector): Server {
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const path = (request.url ?? '/').split('?')[0]?.replace(/^\/+/, '') ?? '';
     const [prefix, method] = path.split('.', 2);
@@ -141,6 +142,13 @@ export function createPluginServer(service: VolumeService, logger: Logger): Serv
     const started = performance.now();
     try {
       const body = decode(await readBody(request), EMPTY_BODY_METHODS.has(path));
+      const injected = faults === undefined ? {} : await faults.apply(path);
+      if (injected.hang) return; // never answered: the client's timeout is what is under test
+      if (injected.error !== undefined) {
+        reply(response, 500, { Err: injected.error });
+        logger.info({ endpoint: path, error: injected.error }, 'injected fault');
+        return;
+      }
       const result = path === 'Plugin.Activate' ? { Implements: ['VolumeDriver'] } : await dispatch(service, method as VolumeMethod, body);
       reply(response, 200, result);
       logger.debug({ endpoint: path, durationMs: Math.round(performance.now() - started) }, 'request ok');

@@ -2,11 +2,11 @@
 // (real process, real unix socket, journal), and sidecars started as real `dvdi sidecar`
 // processes against them. Teardown stops every process and unmounts everything below.
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { makeSharedRoot, unmountBelow, type TempRoot } from './mount-root.js';
-import { startDvdi, waitFor, type Finished } from './cli.js';
+import { runDvdi, startDvdi, waitFor, type Finished } from './cli.js';
 import { readMountInfo } from '../../src/common/mountinfo.js';
 
 export type DvdiChild = ReturnType<typeof startDvdi>;
@@ -28,6 +28,12 @@ export interface NodeRig {
   driver: string;
   journalPath: string;
   plugin: DvdiChild;
+  /** Env every sidecar and `dvdi reconcile` of this node gets. */
+  env: Record<string, string>;
+  /** Replace the plugin's injected faults (needs `faults: true`): {"Mount": {"delayMs": 3000}}. */
+  setFaults(faults: Record<string, { delayMs?: number; error?: string; hang?: boolean }>): Promise<void>;
+  /** Run `dvdi reconcile` for this node; returns its parsed report and exit code. */
+  reconcile(env?: Record<string, string>): Promise<{ code: number | null; report: { reaped: unknown[]; unmounted: Array<{ name: string }>; orphans: string[]; pendingOrphans: string[]; errors: unknown[]; skipped: boolean } | undefined; stderr: string }>;
   journal(): JournalLine[];
   /** Start a sidecar with the rig's defaults plus `env`; resolves once its HTTP URL is known. */
   sidecar(env: Record<string, string>): Promise<Sidecar>;
@@ -56,7 +62,7 @@ async function readUrlFromLogs(child: DvdiChild): Promise<string> {
   return url!;
 }
 
-export async function startNodeRig(options: { backend?: 'dir' | 'loop'; node?: string } = {}): Promise<NodeRig> {
+export async function startNodeRig(options: { backend?: 'dir' | 'loop'; node?: string; faults?: boolean } = {}): Promise<NodeRig> {
   const temp = await makeSharedRoot('rig');
   const pluginDirs = join(temp.dir, 'plugins');
   await mkdir(pluginDirs);
@@ -65,13 +71,36 @@ export async function startNodeRig(options: { backend?: 'dir' | 'loop'; node?: s
   const plugin = startDvdi([
     'plugin', '--name', driver, '--backend', options.backend ?? 'dir', '--root', join(temp.dir, 'plugin'),
     '--socket', join(pluginDirs, `${driver}.sock`), '--journal', journalPath, ...(options.node ? ['--node', options.node] : []),
+    ...(options.faults ? ['--faults', join(temp.dir, 'faults.json')] : []),
   ]);
   await waitFor('the plugin socket', () => {
     if (plugin.exitCode !== null) throw new Error(`plugin exited: ${plugin.output.stderr}`);
     return existsSync(join(pluginDirs, `${driver}.sock`));
   });
   const sidecars: DvdiChild[] = [];
+  const env: Record<string, string> = {
+    DVDI_MOUNT_ROOT: temp.root,
+    DVDI_PLUGIN_DIRS: pluginDirs,
+    DVDI_VOLUME_DRIVER: driver,
+    DVDI_HTTP_ADDR: '127.0.0.1:0',
+    DVDI_NODE_ID: options.node ?? 'node-a',
+    DVDI_LOG_LEVEL: 'debug',
+  };
   const rig: NodeRig = {
+    env,
+    async setFaults(faults) {
+      await writeFile(join(temp.dir, 'faults.json'), JSON.stringify(faults));
+    },
+    async reconcile(extra = {}) {
+      const result = await runDvdi(['reconcile'], { ...env, ...extra });
+      let report;
+      try {
+        report = JSON.parse(result.stdout) as NonNullable<Awaited<ReturnType<NodeRig['reconcile']>>['report']>;
+      } catch {
+        report = undefined;
+      }
+      return { code: result.code, report, stderr: result.stderr };
+    },
     temp,
     root: temp.root,
     pluginDirs,
@@ -82,16 +111,8 @@ export async function startNodeRig(options: { backend?: 'dir' | 'loop'; node?: s
       existsSync(journalPath)
         ? readFileSync(journalPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalLine)
         : [],
-    async sidecar(env) {
-      const child = startDvdi(['sidecar'], {
-        DVDI_MOUNT_ROOT: temp.root,
-        DVDI_PLUGIN_DIRS: pluginDirs,
-        DVDI_VOLUME_DRIVER: driver,
-        DVDI_HTTP_ADDR: '127.0.0.1:0',
-        DVDI_NODE_ID: options.node ?? 'node-a',
-        DVDI_LOG_LEVEL: 'debug',
-        ...env,
-      });
+    async sidecar(extraEnv) {
+      const child = startDvdi(['sidecar'], { ...env, ...extraEnv });
       sidecars.push(child);
       const url = await readUrlFromLogs(child);
       return {
