@@ -2,7 +2,7 @@
 // builds the clients (driver, mounter, store, HTTP, metrics), wires them into the lifecycle and
 // installs the signal handlers. Order: config → mount-root preflight → store → HTTP (503 until
 // ready) → attach every volume → ready file → keep leases → on SIGTERM/SIGINT detach → exit.
-import { rm, writeFile } from 'node:fs/promises';
+import { realpath, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
@@ -28,6 +28,7 @@ import { orphanMemoryFile, sweepLockFile } from './reconcile/node-files.js';
 import { scheduleReconciler, type RunningSchedule } from './reconcile/reconcile-schedule.js';
 import { reconcileOnce, type SweepDeps } from './reconcile/reconcile-sweep.js';
 import type { RefcountStore } from './refcount/refcount-store.js';
+import { renderStatus } from './cli/status-render.js';
 
 /** Where the embedded store keeps its state, under the (real) mount root. */
 export const EMBEDDED_STATE_DIR = '.dvdi';
@@ -57,7 +58,8 @@ function driverRegistry(config: Config, logger: Logger, metrics: SidecarMetrics)
   });
 }
 
-function createStore(config: Config, realRoot: string, logger: Logger): RefcountStore {
+/** The store the settings name: Redis when configured, else the embedded file store under the (real) mount root. */
+export function createStore(config: Config, realRoot: string, logger: Logger): RefcountStore {
   if (config.storeBackend === 'redis') {
     throw new DvdiError('DVDI_REDIS_NOT_AVAILABLE', 'the Redis refcount store is not built yet in this version: unset DVDI_REDIS_URL / DVDI_REDIS_SENTINELS to use the embedded store', {
       exitCode: ExitCode.Config,
@@ -326,6 +328,33 @@ export async function runReconcileCommand(envOverride?: Env): Promise<ExitCodeT>
   } catch (error) {
     process.stderr.write(`dvdi reconcile: ${describeError(error)}\n`);
     return exitCodeOf(error);
+  } finally {
+    await store?.close().catch(() => undefined);
+  }
+}
+
+/** `dvdi status [--json]`: the store's view of every volume in use, for operators. */
+export async function runStatusCommand(json: boolean, envOverride?: Env): Promise<ExitCodeT> {
+  const env = envOverride ?? process.env;
+  let config: Config;
+  try {
+    config = loadSidecarConfig(env, hostname());
+  } catch (error) {
+    process.stderr.write(`dvdi status: ${describeError(error)}\n`);
+    return ExitCode.Config;
+  }
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { command: 'status' });
+  let store: RefcountStore | undefined;
+  try {
+    // The embedded store lives under the real mount root; no preflight needed just to read it.
+    const realRoot = await realpath(config.mountRoot).catch(() => config.mountRoot);
+    store = createStore(config, realRoot, logger);
+    const volumes = await store.list();
+    process.stdout.write(json ? `${JSON.stringify({ backend: store.backend, volumes }, null, 2)}\n` : renderStatus(store.backend, volumes));
+    return ExitCode.Ok;
+  } catch (error) {
+    process.stderr.write(`dvdi status: ${describeError(error)}\n`);
+    return exitCodeOf(error) === ExitCode.Internal ? ExitCode.Unavailable : exitCodeOf(error);
   } finally {
     await store?.close().catch(() => undefined);
   }
