@@ -43,3 +43,37 @@ export class StoreMisuseError extends DvdiError {
     super('DVDI_STORE_MISUSE', message, { context, exitCode: ExitCode.Internal });
   }
 }
+
+/** The store's backend cannot be reached now (Redis down, connection lost, not yet connected).
+ * The command was not run, or its outcome is unknown; it is never replayed later. */
+export class StoreUnavailableError extends DvdiError {
+  constructor(backend: string, operation: string, cause: unknown) {
+    super('DVDI_STORE_UNAVAILABLE', `${backend} refcount store unavailable during ${operation}`, {
+      context: { backend, operation },
+      cause,
+      exitCode: ExitCode.Unavailable,
+    });
+  }
+}
+
+/** The backend did not answer within the command timeout; the outcome of the command is unknown. */
+export class StoreTimeoutError extends DvdiError {
+  constructor(backend: string, operation: string, timeoutMs: number) {
+    super('DVDI_STORE_TIMEOUT', `${backend} refcount store did not answer ${operation} within ${timeoutMs} ms`, {
+      context: { backend, operation, timeoutMs },
+      exitCode: ExitCode.Unavailable,
+    });
+  }
+}
+
+/** The backend answered with something this code does not write (an error reply, a foreign
+ * record in our key, a reply of the wrong shape). Never guessed around. */
+export class StoreReplyError extends DvdiError {
+  constructor(backend: string, operation: string, detail: string, cause?: unknown) {
+    super('DVDI_STORE_REPLY', `${backend} refcount store: unexpected reply to ${operation}: ${detail}`, {
+      context: { backend, operation, detail },
+      cause,
+      exitCode: ExitCode.Unavailable,
+    });
+  }
+}

@@ -141,7 +141,7 @@ function tidy(volume: VolumeRecord): void {
   if (volume.holders.length === 0) delete volume.mode;
 }
 
-function checkTtl(ttlMs: number, ref: HolderRef): void {
+export function checkTtl(ttlMs: number, ref: HolderRef): void {
   // Nothing expires without bounds: a lease is finite, positive and at most MAX_TTL_MS.
   if (!Number.isFinite(ttlMs) || ttlMs <= 0 || ttlMs > MAX_TTL_MS) {
     throw new StoreMisuseError(`lease ttl ${ttlMs} ms is outside 1..${MAX_TTL_MS} ms`, { volume: ref.name, token: ref.token, ttlMs });
@@ -154,9 +154,35 @@ function clone(volume: VolumeRecord | undefined): VolumeRecord | undefined {
 
 // ---------------------------------------------------------------- acquire
 
-export function acquire(current: VolumeRecord | undefined, request: AcquireRequest, now: number): Transition<AcquireResult> {
+/** What a store that can lose its data tells the model about itself (the embedded store: nothing). */
+export interface StoreLiveness {
+  /**
+   * How long the store has been known to hold its data (age of the Redis `alive` marker, which a
+   * data loss removes). Undefined: the store cannot lose data, no quarantine.
+   */
+  storeAgeMs?: number;
+}
+
+/** The orphan grace an acquire applies (the default lives here, once, for every store). */
+export function orphanGraceOf(request: AcquireRequest): number {
+  return request.orphanGraceMs ?? 3 * request.ttlMs;
+}
+
+/** True when `node` has something in the record: a holder entry, or a node state other than absent. */
+function nodeKnown(volume: VolumeRecord, node: string): boolean {
+  return volume.holders.some((h) => h.node === node) || volume.nodes.some((n) => n.node === node && n.state !== 'absent');
+}
+
+export function acquire(current: VolumeRecord | undefined, request: AcquireRequest, now: number, liveness: StoreLiveness = {}): Transition<AcquireResult> {
   checkTtl(request.ttlMs, request);
   const volume = clone(current) ?? emptyVolume(request);
+  const reclaim = request.reclaim;
+  if (reclaim?.epoch !== undefined && reclaim.epoch > volume.epoch) {
+    // A re-registration after data loss carries the epoch the holder last saw: the fencing token
+    // must never go back, and the holder's own epoch stays valid (it is not a grant elsewhere).
+    volume.epoch = reclaim.epoch;
+    if (request.mode === 'exclusive') volume.lastGrantNode = request.node;
+  }
   const unchanged = (result: AcquireResult): Transition<AcquireResult> => ({ volume: current, result });
 
   let self = findHolder(volume, request.node, request.token);
@@ -187,7 +213,7 @@ export function acquire(current: VolumeRecord | undefined, request: AcquireReque
 
     let revoked = false;
     if (request.mode === 'exclusive') {
-      const grace = request.orphanGraceMs ?? 3 * request.ttlMs;
+      const grace = orphanGraceOf(request);
       // Another node blocks an exclusive grant while it has a live holder (any role: a live
       // unmounter is still detaching), or while its mount state is not absent and it lost its
       // last live holder less than `grace` ago — it may be about to clean up, and we would
@@ -199,6 +225,14 @@ export function acquire(current: VolumeRecord | undefined, request: AcquireReque
         .map((n) => n.node);
       for (const h of liveOthers) if (h.node !== request.node && !blockers.includes(h.node)) blockers.push(h.node);
       if (blockers.length > 0 && !request.preempt) return unchanged({ kind: 'held', nodes: [...new Set(blockers)].sort() });
+      const age = liveness.storeAgeMs;
+      if (age !== undefined && age < request.ttlMs && reclaim === undefined && !nodeKnown(volume, request.node)) {
+        // The store lost its data less than one lease ago: a holder that still uses V elsewhere
+        // has not necessarily renewed (and so re-registered) yet. No exclusive grant to a node the
+        // record does not know until every lease of before the loss has had its chance. A node
+        // re-registering what it has (`reclaim`) is exempt; a preemption waits too.
+        return unchanged({ kind: 'quarantine', retryInMs: Math.max(1, request.ttlMs - age) });
+      }
       if (request.preempt) {
         // Preemption revokes every holder of every other node (their next renew is `lost`); their
         // node states stay, so each node's reconciler still unmounts what it has.
@@ -230,6 +264,14 @@ export function acquire(current: VolumeRecord | undefined, request: AcquireReque
   const record = ensureNode(volume, request.node, now);
   record.lastLiveAt = now;
   const epoch = volume.epoch;
+  if (reclaim !== undefined && record.state === 'absent') {
+    // Re-registration after data loss: the node still has V mounted under the holder's mount ID;
+    // record that instead of asking for a second driver Mount.
+    record.state = 'mounted';
+    record.mountpoint = reclaim.mountpoint;
+    record.mountId = reclaim.mountId;
+    return { volume, result: { kind: 'join', epoch, mountpoint: reclaim.mountpoint } };
+  }
   const result = nodeStep(volume, record, self, now, epoch);
   return { volume, result };
 }
@@ -337,8 +379,14 @@ function notPerformer(record: NodeRecord | undefined): MarkResult {
 
 // ---------------------------------------------------------------- leases
 
-export function renew(current: VolumeRecord | undefined, ref: HolderRef, ttlMs: number, now: number): Transition<RenewResult> {
+/**
+ * `lossy`: the store can lose data (Redis). Its record of a live lease cannot expire (its key
+ * outlives every lease), so a missing record means lost data, not a lost lease: `missing`, and
+ * the holder re-registers. A store that cannot lose data answers `lost` as for any unknown token.
+ */
+export function renew(current: VolumeRecord | undefined, ref: HolderRef, ttlMs: number, now: number, lossy = false): Transition<RenewResult> {
   checkTtl(ttlMs, ref);
+  if (current === undefined && lossy) return { volume: current, result: { kind: 'missing' } };
   const volume = clone(current);
   const self = volume && findHolder(volume, ref.node, ref.token);
   // Never revive an expired lease: between its expiry and now another node may have been

@@ -50,7 +50,13 @@ export interface AcquireRequest extends HolderRef {
    * does not apply to a node re-registering what it already has. If V meanwhile belongs to
    * another node, the ordinary answers (`held`, …) apply and the caller fences itself.
    */
-  reclaim?: { mountpoint: string; mountId: string };
+  reclaim?: {
+    mountpoint: string;
+    mountId: string;
+    /** The epoch this holder last saw (acquire or renew). A recreated record starts from it, so
+     * the fencing token never goes back and the holder's own epoch stays valid. */
+    epoch?: number;
+  };
 }
 
 /** What the caller must do after `acquire`. */

@@ -14,6 +14,13 @@ export interface StoreFixture {
   /** Move the store's clock forward; absent when the store reads real time. */
   advance?: (ms: number) => Promise<void>;
   cleanup?: () => Promise<void>;
+  /**
+   * Present when the backend can lose data (Redis restarted without persistence, failover to a
+   * replica that had not caught up): drops everything this fixture's store keeps, as that loss
+   * would. The data-loss part of the contract (renew `missing`, reclaim, quarantine) runs only
+   * where this is given.
+   */
+  loseData?: () => Promise<void>;
 }
 
 export type StoreFactory = () => Promise<StoreFixture>;
@@ -26,6 +33,8 @@ interface Ctx {
   short: number;
   /** True when the fixture moves the store's clock (`advance`), so timing cannot matter. */
   controlsTime: boolean;
+  /** The fixture's data-loss hook, when the backend can lose data. */
+  loseData: (() => Promise<void>) | undefined;
   vol: VolumeKey;
   /** Let `ms` of store time pass. */
   pass(ms: number): Promise<void>;
@@ -62,6 +71,7 @@ export function runStoreContract(test: TestFn, name: string, makeStore: StoreFac
         store,
         short,
         controlsTime: fixture.advance !== undefined,
+        loseData: fixture.loseData,
         vol,
         pass,
         async letExpire(...refs) {
@@ -426,6 +436,69 @@ export function runStoreContract(test: TestFn, name: string, makeStore: StoreFac
     const view = await c.store.inspect(c.vol);
     t.deepEqual(view?.holders ?? [], []);
     t.is(view === undefined ? 'absent' : nodeState(view, 'A'), 'absent');
+  });
+
+  // ---------------------------------------------------------------- data loss (stores that can lose data)
+
+  it('data loss: renew answers missing; reclaim re-registers the mount (join, same epoch, same Mount ID)', async (t, c) => {
+    if (!c.loseData) {
+      t.pass('this store cannot lose data');
+      return;
+    }
+    const epoch = await c.mounted('A', 'a1');
+    t.is((await c.store.acquire(c.req('A', 'a2'))).kind, 'join');
+    await c.loseData();
+    t.deepEqual(await c.store.renew(c.ref('A', 'a1'), LONG), { kind: 'missing' });
+    t.is(await c.store.inspect(c.vol), undefined);
+    const reclaim = { mountpoint: '/mnt/A', mountId: 'a1', epoch };
+    t.deepEqual(await c.store.acquire({ ...c.req('A', 'a1'), reclaim }), { kind: 'join', epoch, mountpoint: '/mnt/A' });
+    t.deepEqual(await c.store.acquire({ ...c.req('A', 'a1'), reclaim }), { kind: 'join', epoch, mountpoint: '/mnt/A' }, 'a retried reclaim is one holder');
+    // The node's second holder re-registers into the recreated record.
+    t.deepEqual(await c.store.acquire({ ...c.req('A', 'a2'), reclaim: { ...reclaim } }), { kind: 'join', epoch, mountpoint: '/mnt/A' });
+    t.deepEqual(await c.store.renew(c.ref('A', 'a1'), LONG), { kind: 'ok', epoch, expiresInMs: LONG });
+    const view = await c.inspect();
+    t.deepEqual(holdersOf(view, 'A'), ['a1', 'a2']);
+    t.like(view.nodes.find((n) => n.node === 'A'), { state: 'mounted', mountpoint: '/mnt/A', mountId: 'a1' });
+    t.true((await c.store.list()).some((v) => v.name === c.vol.name), 'the recreated record is listed');
+    t.deepEqual(await c.store.release(c.ref('A', 'a2')), { kind: 'released' });
+    t.deepEqual(await c.store.release(c.ref('A', 'a1')), { kind: 'unmount', mountpoint: '/mnt/A', mountId: 'a1' });
+    t.deepEqual(await c.store.markUnmounted(c.ref('A', 'a1')), { kind: 'ok' });
+  });
+
+  it('data loss: no exclusive grant to another node within one TTL of the loss; granted after', async (t, c) => {
+    if (!c.loseData) {
+      t.pass('this store cannot lose data');
+      return;
+    }
+    await c.mounted('A', 'a1');
+    await c.loseData();
+    const ttlMs = 1500;
+    const first = await c.store.acquire(c.req('B', 'b1', { ttlMs }));
+    t.is(first.kind, 'quarantine');
+    const retryInMs = first.kind === 'quarantine' ? first.retryInMs : 0;
+    t.true(retryInMs > 0 && retryInMs <= ttlMs, `retryInMs ${retryInMs}`);
+    t.is(await c.store.inspect(c.vol), undefined, 'a quarantined acquire registers nothing');
+    t.is((await c.store.acquire(c.req('B', 'b1', { ttlMs, preempt: true }))).kind, 'quarantine', 'preemption waits too');
+    await c.pass(retryInMs + 100);
+    t.like(await c.store.acquire(c.req('B', 'b1', { ttlMs })), { kind: 'mount' });
+    // Too late for A: V belongs to B now; A's reclaim gets the ordinary answer and A fences.
+    t.deepEqual(await c.store.acquire({ ...c.req('A', 'a1'), reclaim: { mountpoint: '/mnt/A', mountId: 'a1' } }), { kind: 'held', nodes: ['B'] });
+  });
+
+  it('data loss: a reclaim within the quarantine is granted; other nodes are then held by it', async (t, c) => {
+    if (!c.loseData) {
+      t.pass('this store cannot lose data');
+      return;
+    }
+    const epoch = await c.mounted('A', 'a1');
+    await c.loseData();
+    t.like(await c.store.acquire({ ...c.req('A', 'a1'), reclaim: { mountpoint: '/mnt/A', mountId: 'a1', epoch } }), { kind: 'join', epoch });
+    t.deepEqual(await c.store.acquire(c.req('B', 'b1')), { kind: 'held', nodes: ['A'] });
+    // A new task on the reclaiming node is no new node: it joins the mount.
+    t.like(await c.store.acquire(c.req('A', 'a3')), { kind: 'join', mountpoint: '/mnt/A' });
+    // Shared claims exclude nobody, so the quarantine does not apply to them.
+    const other = { driver: c.vol.driver, name: `${c.vol.name}-shared` };
+    t.like(await c.store.acquire(c.req('B', 'b2', { mode: 'shared', vol: other })), { kind: 'mount' });
   });
 
   // ---------------------------------------------------------------- plumbing

@@ -1,0 +1,473 @@
+// The Redis RefcountStore: the refcount model (refcount-model.ts) run as one Lua script per
+// operation (lua/, one round trip, atomic), for many nodes sharing one Redis. Owns the key
+// layout, the ioredis connection settings (no offline queue, no replay after a reconnect, a
+// command timeout), the volume index, and the store-liveness marker behind the quarantine after
+// a data loss.
+//
+// Keys (every script touches one key, so each works on Redis Cluster too):
+//   <prefix>:{<driver>/<name>}:vol   one volume's record, JSON; always with an expiry (see
+//                                    lua/includes/volume-record.lua: ≥ longest lease + 60 s while
+//                                    holders exist, 7 days from the last write otherwise)
+//   <prefix>:volumes                 set of volume ids (JSON [driver, name]) for list() and reap();
+//                                    no expiry; vanished members are dropped by reap()
+//   <prefix>:alive                   Redis TIME (ms) at which this Redis was first seen holding our
+//                                    data; no expiry. Absent after a data loss (and on a brand-new
+//                                    Redis): for one lease TTL after it is re-created, no exclusive
+//                                    grant goes to a node the record does not know — a new Redis
+//                                    therefore also waits one TTL once.
+import { Redis, type RedisOptions } from 'ioredis';
+import type { ConnectionOptions } from 'node:tls';
+import { DvdiError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { VERSION } from '../common/version.js';
+import { loadLuaScripts, type LuaScript } from './lua-script-loader.js';
+import * as model from './refcount-model.js';
+import type { VolumeRecord } from './refcount-model.js';
+import { StoreClosedError, StoreMisuseError, StoreReplyError, StoreTimeoutError, StoreUnavailableError } from './refcount-errors.js';
+import type {
+  AcquireRequest,
+  AcquireResult,
+  ClaimUnmountResult,
+  HolderRef,
+  MarkResult,
+  RefcountStore,
+  ReleaseResult,
+  RenewResult,
+  VolumeKey,
+  VolumeView,
+} from './refcount-store.js';
+
+const BACKEND = 'redis';
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+/** Volumes inspected or reaped at once by list() and reap(). */
+const SCAN_CONCURRENCY = 32;
+
+/** Refusal codes of the scripts (negative integers; see each script's header). */
+const ScriptRefusal = {
+  BadTtl: -1,
+  UnmounterAcquire: -2,
+  BadRecord: -3,
+} as const;
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface RedisRefcountStoreOptions {
+  /** redis:// or rediss:// URL. With sentinels it supplies only user, password, db and TLS. */
+  url?: string;
+  /** Sentinel addresses; needs sentinelName. */
+  sentinels?: readonly HostPort[];
+  sentinelName?: string;
+  /** Key prefix (DVDI_REDIS_PREFIX). */
+  prefix: string;
+  logger: Logger;
+  /** Bound on every store operation (default 2000 ms); a late answer is an error, never waited for. */
+  commandTimeoutMs?: number;
+  /** Extra TLS options (a private CA, …) merged over what the URL implies. */
+  tls?: ConnectionOptions;
+}
+
+type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+
+let scriptCache: Map<string, LuaScript> | undefined;
+function scripts(): Map<string, LuaScript> {
+  scriptCache ??= loadLuaScripts();
+  return scriptCache;
+}
+
+/** The command name a script is registered under: versioned, so that two sidecar versions
+ * sharing a Redis (a rolling upgrade) never run each other's scripts under one name. */
+export function scriptCommandName(name: string): string {
+  return `dvdi_${name}_v${VERSION.replace(/[^A-Za-z0-9]/g, '_')}`;
+}
+
+/** ioredis options shared by the plain and the Sentinel connection. */
+function connectionOptions(commandTimeoutMs: number, logger: Logger): RedisOptions {
+  return {
+    // Commands fail at once while disconnected instead of waiting in a queue: a renew that ran
+    // late, after its lease may have ended, could revive nothing but would mislead the caller.
+    enableOfflineQueue: false,
+    // A command in flight when the connection drops is failed, not resent after the reconnect.
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    // A backstop behind the store's own per-operation timeout (which is what callers see).
+    commandTimeout: commandTimeoutMs + 500,
+    connectTimeout: Math.max(1000, commandTimeoutMs),
+    // Reconnect for ever, with a capped backoff: 100 ms, 200 ms, … 2 s.
+    retryStrategy: (attempt: number) => Math.min(100 * 2 ** Math.min(attempt - 1, 5), 2000),
+    // A primary demoted to replica answers writes with READONLY (the first word of a Redis error
+    // reply is its code): reconnect, which asks the sentinels for the new primary. Not resent.
+    reconnectOnError: (error: Error) => error.message.split(' ', 1)[0] === 'READONLY',
+    lazyConnect: false,
+    connectionName: 'dvdi-sidecar',
+    ...(logger.isLevelEnabled('trace') ? { showFriendlyErrorStack: true } : {}),
+  };
+}
+
+/** The Sentinel connection's credentials, db and TLS from the URL (its host is not used). */
+function sentinelOptionsFromUrl(url: string | undefined): RedisOptions {
+  if (url === undefined) return {};
+  const parsed = new URL(url);
+  const out: RedisOptions = {};
+  if (parsed.username !== '') out.username = decodeURIComponent(parsed.username);
+  if (parsed.password !== '') out.password = decodeURIComponent(parsed.password);
+  const db = parsed.pathname.replace(/^\//, '');
+  if (db !== '') out.db = Number(db);
+  if (parsed.protocol === 'rediss:') {
+    out.tls = {};
+    out.enableTLSForSentinelMode = true;
+  }
+  return out;
+}
+
+/** Builds the client and the store. The connection is made in the background: `waitReady()` to
+ * wait for it; operations before it fail fast with StoreUnavailableError. */
+export function createRedisRefcountStore(options: RedisRefcountStoreOptions): RedisRefcountStore {
+  const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const base = connectionOptions(commandTimeoutMs, options.logger);
+  let redis: Redis;
+  if (options.sentinels !== undefined && options.sentinels.length > 0) {
+    if (options.sentinelName === undefined) throw new StoreMisuseError('Redis sentinels given without a master name', { sentinels: options.sentinels.length });
+    const fromUrl = sentinelOptionsFromUrl(options.url);
+    redis = new Redis({
+      ...base,
+      ...fromUrl,
+      ...(options.tls === undefined ? {} : { tls: { ...fromUrl.tls, ...options.tls } }),
+      sentinels: options.sentinels.map((s) => ({ host: s.host, port: s.port })),
+      name: options.sentinelName,
+      sentinelRetryStrategy: (attempt: number) => Math.min(100 * 2 ** Math.min(attempt - 1, 5), 2000),
+      sentinelCommandTimeout: commandTimeoutMs,
+    });
+  } else if (options.url !== undefined) {
+    // ioredis parses user, password, db and rediss:// (TLS) from the URL itself.
+    const tls = options.tls === undefined ? {} : { tls: { ...options.tls } };
+    redis = new Redis(options.url, { ...base, ...tls });
+  } else {
+    throw new StoreMisuseError('the Redis store needs a URL or sentinels', {});
+  }
+  return new RedisRefcountStore(redis, { prefix: options.prefix, logger: options.logger, commandTimeoutMs });
+}
+
+export class RedisRefcountStore implements RefcountStore {
+  readonly backend = BACKEND;
+  readonly prefix: string;
+  private readonly redis: Redis;
+  private readonly logger: Logger;
+  private readonly commandTimeoutMs: number;
+  private closed = false;
+
+  constructor(redis: Redis, options: { prefix: string; logger: Logger; commandTimeoutMs?: number }) {
+    this.redis = redis;
+    this.prefix = options.prefix;
+    this.logger = options.logger;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    for (const script of scripts().values()) {
+      // defineCommand: EVALSHA, falling back to EVAL on NOSCRIPT (after SCRIPT FLUSH, a restart
+      // or a failover to a server that never saw the script).
+      redis.defineCommand(scriptCommandName(script.name), { numberOfKeys: script.numberOfKeys, lua: script.lua });
+    }
+    let down = false;
+    redis.on('error', (error: Error) => this.logger.debug({ err: error }, 'redis connection error'));
+    redis.on('ready', () => {
+      if (down) this.logger.info('redis connection ready again');
+      down = false;
+    });
+    redis.on('close', () => {
+      if (!down && !this.closed) this.logger.warn('redis connection lost; reconnecting');
+      down = true;
+    });
+  }
+
+  // ------------------------------------------------------------ keys
+
+  volumeKey(volume: VolumeKey): string {
+    // One hash tag per volume: the record's one key decides the slot.
+    return `${this.prefix}:{${volume.driver}/${volume.name}}:vol`;
+  }
+
+  get indexKey(): string {
+    return `${this.prefix}:volumes`;
+  }
+
+  get markerKey(): string {
+    return `${this.prefix}:alive`;
+  }
+
+  // ------------------------------------------------------------ operations
+
+  acquire(request: AcquireRequest): Promise<AcquireResult> {
+    model.checkTtl(request.ttlMs, request);
+    return this.op('acquire', async () => {
+      // The marker's age only matters where quarantine can apply (exclusive), and a reclaim must
+      // (re)create it, so that other nodes wait one TTL from the moment a loss is noticed.
+      const storeAge = request.mode === 'exclusive' || request.reclaim !== undefined ? String(await this.markerAge()) : '';
+      // The index is another slot, so it is written outside the script: before it, so that a
+      // crash right after the script cannot leave a record that reap() never visits…
+      const member = model.volumeId(request);
+      await this.redis.sadd(this.indexKey, member);
+      const reply = await this.script('acquire', this.volumeKey(request), [
+        request.driver,
+        request.name,
+        request.node,
+        request.token,
+        request.task,
+        request.mode,
+        request.preempt ? '1' : '0',
+        request.ttlMs,
+        model.orphanGraceOf(request),
+        storeAge,
+        request.reclaim === undefined ? '' : JSON.stringify(request.reclaim),
+      ]);
+      if (!Array.isArray(reply)) return this.decode<AcquireResult>('acquire', reply, request);
+      const [json, created] = reply as unknown[];
+      // …and again after a script that created the record, since a reap() running meanwhile may
+      // have dropped the member as vanished (unindex() re-checks only before this script ran).
+      if (created === 1) await this.redis.sadd(this.indexKey, member);
+      return this.decode<AcquireResult>('acquire', json, request);
+    });
+  }
+
+  markMounted(ref: HolderRef, mountpoint: string): Promise<MarkResult> {
+    return this.op('markMounted', async () => this.decode<MarkResult>('markMounted', await this.script('markMounted', this.volumeKey(ref), [ref.node, ref.token, mountpoint]), ref));
+  }
+
+  abortMount(ref: HolderRef): Promise<MarkResult> {
+    return this.op('abortMount', async () => this.decode<MarkResult>('abortMount', await this.script('abortMount', this.volumeKey(ref), [ref.node, ref.token]), ref));
+  }
+
+  renew(ref: HolderRef, ttlMs: number): Promise<RenewResult> {
+    model.checkTtl(ttlMs, ref);
+    return this.op('renew', async () => this.decode<RenewResult>('renew', await this.script('renew', this.volumeKey(ref), [ref.node, ref.token, ttlMs]), ref));
+  }
+
+  release(ref: HolderRef): Promise<ReleaseResult> {
+    return this.op('release', async () => this.decode<ReleaseResult>('release', await this.script('release', this.volumeKey(ref), [ref.node, ref.token]), ref));
+  }
+
+  markUnmounted(ref: HolderRef): Promise<MarkResult> {
+    return this.op('markUnmounted', async () => this.decode<MarkResult>('markUnmounted', await this.script('markUnmounted', this.volumeKey(ref), [ref.node, ref.token]), ref));
+  }
+
+  claimUnmount(ref: HolderRef, ttlMs: number): Promise<ClaimUnmountResult> {
+    model.checkTtl(ttlMs, ref);
+    return this.op('claimUnmount', async () =>
+      this.decode<ClaimUnmountResult>('claimUnmount', await this.script('claimUnmount', this.volumeKey(ref), [ref.node, ref.token, ttlMs]), ref),
+    );
+  }
+
+  /** One reap script per indexed volume (each its own slot); drops index entries whose record is gone. */
+  reap(node: string): Promise<VolumeKey[]> {
+    return this.op('reap', async () => {
+      const volumes = await this.indexed();
+      const orphaned: VolumeKey[] = [];
+      await eachLimited(volumes, SCAN_CONCURRENCY, async (volume) => {
+        const reply = await this.script('reap', this.volumeKey(volume), [node]);
+        if (reply === 1) orphaned.push(volume);
+        else if (reply === 2) await this.unindex(volume);
+        else if (typeof reply === 'number' && reply < 0) throw this.refusal('reap', reply, { volume: volume.name, node });
+        else if (reply !== 0) throw new StoreReplyError(BACKEND, 'reap', `unexpected reply ${String(reply)}`);
+      });
+      return orphaned;
+    });
+  }
+
+  inspect(volume: VolumeKey): Promise<VolumeView | undefined> {
+    return this.op('inspect', async () => {
+      const found = await this.read(volume);
+      return found && model.view(found.record, found.now);
+    });
+  }
+
+  list(): Promise<VolumeView[]> {
+    return this.op('list', async () => {
+      const volumes = await this.indexed();
+      const views: VolumeView[] = [];
+      await eachLimited(volumes, SCAN_CONCURRENCY, async (volume) => {
+        // A member whose record vanished (expired, lost) is skipped; reap() drops it.
+        const found = await this.read(volume);
+        if (found && model.isActive(found.record)) views.push(model.view(found.record, found.now));
+      });
+      return views.sort((a, b) => (a.driver === b.driver ? cmp(a.name, b.name) : cmp(a.driver, b.driver)));
+    });
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.closed) return false;
+    try {
+      const answer = await withTimeout(this.redis.ping(), Math.min(this.commandTimeoutMs, 1000), () => new StoreTimeoutError(BACKEND, 'ping', Math.min(this.commandTimeoutMs, 1000)));
+      return answer === 'PONG';
+    } catch (error) {
+      this.logger.debug({ err: error }, 'redis ping failed');
+      return false;
+    }
+  }
+
+  /** Resolves true once the connection is ready (false after `timeoutMs`); for start-up and tests. */
+  async waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.redis.status === 'ready') return true;
+    return new Promise<boolean>((resolve) => {
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.redis.off('ready', onReady);
+        resolve(false);
+      }, timeoutMs);
+      this.redis.once('ready', onReady);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      // QUIT lets replies in flight arrive; bounded, since the server may be unreachable.
+      if (this.redis.status === 'ready') await withTimeout(this.redis.quit(), this.commandTimeoutMs, () => new StoreTimeoutError(BACKEND, 'quit', this.commandTimeoutMs));
+    } catch (error) {
+      this.logger.debug({ err: error }, 'redis quit failed; disconnecting');
+    } finally {
+      this.redis.disconnect(false);
+    }
+  }
+
+  // ------------------------------------------------------------ internals
+
+  /** Age of the liveness marker, creating it (age 0) when absent. */
+  private async markerAge(): Promise<number> {
+    const age = await this.script('ensureMarker', this.markerKey, []);
+    if (typeof age !== 'number' || age < 0) throw new StoreReplyError(BACKEND, 'ensureMarker', `not an age: ${String(age)}`);
+    return age;
+  }
+
+  private async read(volume: VolumeKey): Promise<{ record: VolumeRecord; now: number } | undefined> {
+    const reply = await this.script('inspectVolume', this.volumeKey(volume), []);
+    if (!Array.isArray(reply) || typeof reply[1] !== 'number') throw new StoreReplyError(BACKEND, 'inspect', 'not [record, now]');
+    const [raw, now] = reply as [unknown, number];
+    if (raw === null) return undefined;
+    if (typeof raw !== 'string') throw new StoreReplyError(BACKEND, 'inspect', 'record is not a string');
+    return { record: parseRecord(raw, volume), now };
+  }
+
+  private async indexed(): Promise<VolumeKey[]> {
+    const members = await this.redis.smembers(this.indexKey);
+    const volumes: VolumeKey[] = [];
+    for (const member of members) {
+      const volume = parseVolumeId(member);
+      if (volume) volumes.push(volume);
+      else this.logger.warn({ member, index: this.indexKey }, 'ignoring a foreign member of the volume index');
+    }
+    return volumes;
+  }
+
+  /** Drop a vanished volume from the index. An acquire may recreate the record meanwhile (it
+   * adds it back after its script); re-check after removing so that we never drop a live one. */
+  private async unindex(volume: VolumeKey): Promise<void> {
+    const member = model.volumeId(volume);
+    await this.redis.srem(this.indexKey, member);
+    if ((await this.redis.exists(this.volumeKey(volume))) === 1) await this.redis.sadd(this.indexKey, member);
+  }
+
+  private script(name: string, key: string, args: (string | number)[]): Promise<unknown> {
+    const fn = (this.redis as unknown as Record<string, ScriptFn | undefined>)[scriptCommandName(name)];
+    if (fn === undefined) throw new StoreReplyError(BACKEND, name, 'script not registered');
+    return fn.call(this.redis, key, ...args);
+  }
+
+  private decode<R extends { kind: string }>(operation: string, reply: unknown, ref: HolderRef): R {
+    if (typeof reply === 'number') throw this.refusal(operation, reply, { volume: ref.name, node: ref.node, token: ref.token });
+    if (typeof reply !== 'string') throw new StoreReplyError(BACKEND, operation, `reply of type ${typeof reply}`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(reply);
+    } catch (error) {
+      throw new StoreReplyError(BACKEND, operation, 'reply is not JSON', error);
+    }
+    if (typeof parsed !== 'object' || parsed === null || typeof (parsed as { kind?: unknown }).kind !== 'string') {
+      throw new StoreReplyError(BACKEND, operation, 'reply has no kind');
+    }
+    return parsed as R;
+  }
+
+  /** The scripts' negative codes as errors: the one place they are translated. */
+  private refusal(operation: string, code: number, context: Record<string, string | undefined>): DvdiError {
+    switch (code) {
+      case ScriptRefusal.BadTtl:
+        return new StoreMisuseError(`${operation}: lease ttl outside 1..${model.MAX_TTL_MS} ms`, context);
+      case ScriptRefusal.UnmounterAcquire:
+        return new StoreMisuseError('acquire with the token of an unmounter', context);
+      case ScriptRefusal.BadRecord:
+        return new StoreReplyError(BACKEND, operation, `the record of ${context.volume ?? '?'} is not a refcount record`);
+      default:
+        return new StoreReplyError(BACKEND, operation, `unknown code ${code}`);
+    }
+  }
+
+  /** Every operation: refused after close(), bounded by the command timeout, errors typed. */
+  private async op<R>(operation: string, body: () => Promise<R>): Promise<R> {
+    if (this.closed) throw new StoreClosedError(BACKEND);
+    try {
+      return await withTimeout(body(), this.commandTimeoutMs, () => new StoreTimeoutError(BACKEND, operation, this.commandTimeoutMs));
+    } catch (error) {
+      if (error instanceof DvdiError) throw error;
+      if (error instanceof Error && error.name === 'ReplyError') throw new StoreReplyError(BACKEND, operation, 'error reply', error);
+      // Not connected, connection lost mid-command, offline queue refused: outcome unknown or
+      // not run; never replayed.
+      throw new StoreUnavailableError(BACKEND, operation, error);
+    }
+  }
+}
+
+function parseRecord(raw: string, volume: VolumeKey): VolumeRecord {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new StoreReplyError(BACKEND, 'inspect', `record of ${volume.name} is not JSON`, error);
+  }
+  if (typeof parsed !== 'object' || parsed === null || typeof (parsed as { epoch?: unknown }).epoch !== 'number') {
+    throw new StoreReplyError(BACKEND, 'inspect', `record of ${volume.name} is not a refcount record`);
+  }
+  const record = parsed as VolumeRecord;
+  // Lua's cjson writes an empty array as {}.
+  if (!Array.isArray(record.holders)) record.holders = [];
+  if (!Array.isArray(record.nodes)) record.nodes = [];
+  return record;
+}
+
+function parseVolumeId(member: string): VolumeKey | undefined {
+  try {
+    const parsed: unknown = JSON.parse(member);
+    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string') {
+      return { driver: parsed[0], name: parsed[1] };
+    }
+  } catch {
+    // fall through: not ours
+  }
+  return undefined;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

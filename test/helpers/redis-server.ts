@@ -1,0 +1,218 @@
+// Private redis-server processes for tests: one per test file on a free loopback port, without
+// persistence (so a restart comes back empty, like a Redis that lost its data), and a
+// primary + replica + three sentinels topology for failover tests. Every process started here
+// is remembered and killed by `stopAllRedis()` (call it in test.after.always) and, as a last
+// resort, when the test process exits.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface RedisServer {
+  url: string;
+  port: number;
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for the exit (a crash). */
+  kill9(): Promise<void>;
+  /** Start again on the same port, empty (no persistence); stops it first if it runs. */
+  restart(): Promise<void>;
+  /** The server's log so far (for failure messages). */
+  running(): boolean;
+}
+
+export interface SentinelTopology {
+  primary: RedisServer;
+  replica: RedisServer;
+  sentinels: { host: string; port: number }[];
+  masterName: string;
+  stopAll(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
+
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** Kill every process this helper started in this test process, and remove their temp dirs. */
+export async function stopAllRedis(): Promise<void> {
+  await Promise.all([...live].map((child) => terminate(child, 'SIGKILL')));
+  await Promise.all([...tempDirs].map((dir) => rm(dir, { recursive: true, force: true })));
+  tempDirs.clear();
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** PING over a raw socket: true once the server answers PONG. */
+async function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+  });
+}
+
+async function waitForPing(port: number, child: ChildProcess, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} on port ${port} exited during start (${child.exitCode ?? child.signalCode})`);
+    if (await answersPing(port)) return;
+    await sleep(25);
+  }
+  throw new Error(`${what} on port ${port} did not answer PING within 10 s`);
+}
+
+async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    live.delete(child);
+    return;
+  }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  const timedOut = await Promise.race([exited.then(() => false), sleep(5000).then(() => true)]);
+  if (timedOut) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  live.delete(child);
+}
+
+function spawnTracked(command: string, args: string[]): ChildProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'ignore'] });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
+
+/** A redis-server on a free loopback port; `extraArgs` are passed through (`--replicaof …`). */
+export async function startRedisServer(options: { extraArgs?: string[]; port?: number } = {}): Promise<RedisServer> {
+  const dir = await tempDir('dvdi-redis-');
+  let port = options.port ?? (await freePort());
+  let child: ChildProcess | undefined;
+  const args = (): string[] => [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--enable-debug-command',
+    'local',
+    ...(options.extraArgs ?? []),
+  ];
+  const start = async (): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      const spawned = spawnTracked('redis-server', args());
+      child = spawned;
+      try {
+        await waitForPing(port, spawned, 'redis-server');
+        return;
+      } catch (error) {
+        await terminate(spawned, 'SIGKILL');
+        // The free port may have been taken between the probe and the start: pick another,
+        // unless the port is fixed (a restart must come back where clients look for it).
+        if (attempt >= 3 || options.port !== undefined) throw error;
+        port = await freePort();
+      }
+    }
+  };
+  await start();
+  const server: RedisServer = {
+    get url() {
+      return `redis://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    async stop() {
+      if (child) await terminate(child, 'SIGTERM');
+    },
+    async kill9() {
+      if (child) await terminate(child, 'SIGKILL');
+    },
+    async restart() {
+      if (child) await terminate(child, 'SIGKILL');
+      // Same port: never pick another on restart.
+      const spawned = spawnTracked('redis-server', args());
+      child = spawned;
+      await waitForPing(port, spawned, 'redis-server (restart)');
+    },
+    running() {
+      return child !== undefined && child.exitCode === null && child.signalCode === null;
+    },
+  };
+  return server;
+}
+
+/** Primary + replica + three sentinels (quorum 2) watching `masterName`, all on loopback, with
+ * short failure detection (1 s) so a failover completes within a few seconds. */
+export async function startSentinelTopology(masterName = 'dvdi-test'): Promise<SentinelTopology> {
+  const primary = await startRedisServer();
+  const replica = await startRedisServer({ extraArgs: ['--replicaof', '127.0.0.1', String(primary.port)] });
+  const sentinels: { host: string; port: number }[] = [];
+  const sentinelProcs: ChildProcess[] = [];
+  const dir = await tempDir('dvdi-sentinel-');
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const conf = join(dir, `sentinel-${i}.conf`);
+    // Sentinel rewrites its config file, so each gets its own writable copy.
+    await writeFile(
+      conf,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${masterName} 127.0.0.1 ${primary.port} 2`,
+        `sentinel down-after-milliseconds ${masterName} 1000`,
+        `sentinel failover-timeout ${masterName} 5000`,
+        `sentinel parallel-syncs ${masterName} 1`,
+        '',
+      ].join('\n'),
+    );
+    const child = spawnTracked('redis-server', [conf, '--sentinel']);
+    sentinelProcs.push(child);
+    await waitForPing(port, child, 'redis-sentinel');
+    sentinels.push({ host: '127.0.0.1', port });
+  }
+  return {
+    primary,
+    replica,
+    sentinels,
+    masterName,
+    async stopAll() {
+      await Promise.all(sentinelProcs.map((c) => terminate(c, 'SIGKILL')));
+      await primary.kill9();
+      await replica.kill9();
+    },
+  };
+}
