@@ -43,6 +43,7 @@ export interface NodeRig {
 
 export interface Sidecar {
   child: DvdiChild;
+  node: string;
   url: string;
   waitReady(timeoutMs?: number): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<Finished>;
@@ -62,16 +63,31 @@ async function readUrlFromLogs(child: DvdiChild): Promise<string> {
   return url!;
 }
 
-export async function startNodeRig(options: { backend?: 'dir' | 'loop'; node?: string; faults?: boolean } = {}): Promise<NodeRig> {
+export interface NodeRigOptions {
+  backend?: 'dir' | 'loop';
+  /** DVDI_NODE_ID of the simulated node (default node-a); also the plugin's --node. */
+  node?: string;
+  /** Start the plugin with --faults (see NodeRig.setFaults). */
+  faults?: boolean;
+  /** A shared image pool directory (loop backend): block-storage semantics across nodes. */
+  pool?: string;
+  /** Extra env for every sidecar of this node (e.g. DVDI_REDIS_URL). */
+  env?: Record<string, string>;
+  /** Use this driver name instead of a random one (nodes sharing a pool need the same name). */
+  driver?: string;
+}
+
+export async function startNodeRig(options: NodeRigOptions = {}): Promise<NodeRig> {
   const temp = await makeSharedRoot('rig');
   const pluginDirs = join(temp.dir, 'plugins');
   await mkdir(pluginDirs);
-  const driver = `rig${randomBytes(3).toString('hex')}`;
+  const driver = options.driver ?? `rig${randomBytes(3).toString('hex')}`;
   const journalPath = join(temp.dir, 'journal.jsonl');
   const plugin = startDvdi([
     'plugin', '--name', driver, '--backend', options.backend ?? 'dir', '--root', join(temp.dir, 'plugin'),
     '--socket', join(pluginDirs, `${driver}.sock`), '--journal', journalPath, ...(options.node ? ['--node', options.node] : []),
     ...(options.faults ? ['--faults', join(temp.dir, 'faults.json')] : []),
+    ...(options.pool ? ['--pool', options.pool] : []),
   ]);
   await waitFor('the plugin socket', () => {
     if (plugin.exitCode !== null) throw new Error(`plugin exited: ${plugin.output.stderr}`);
@@ -85,6 +101,7 @@ export async function startNodeRig(options: { backend?: 'dir' | 'loop'; node?: s
     DVDI_HTTP_ADDR: '127.0.0.1:0',
     DVDI_NODE_ID: options.node ?? 'node-a',
     DVDI_LOG_LEVEL: 'debug',
+    ...options.env,
   };
   const rig: NodeRig = {
     env,
@@ -128,6 +145,7 @@ export async function startNodeRig(options: { backend?: 'dir' | 'loop'; node?: s
             }
           }, timeoutMs);
         },
+        node: options.node ?? 'node-a',
         async stop(signal = 'SIGTERM') {
           if (child.exitCode === null) child.kill(signal);
           return child.finished;
