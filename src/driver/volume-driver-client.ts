@@ -147,10 +147,20 @@ export class VolumeDriverClient {
     await this.call('Remove', { driver: this.driver, method: 'Remove', volume: name }, { Name: name }, emptyReply, options);
   }
 
-  /** Mount and return the host path of the mount point. `id` is the per-mount ID (Docker ≥ 1.12). */
-  async mount(name: string, id?: string, options: CallOptions = {}): Promise<string> {
+  /**
+   * Mount and return the host path of the mount point. `id` is the per-mount ID (Docker ≥ 1.12).
+   * `preempt` adds `Opts: {"preempt": "true"}` to the request: not part of Docker's protocol
+   * (plugins ignore unknown fields), honoured by the reference plugin's shared pool; REX-Ray
+   * takes preemption from its own configuration (`mount.preempt`).
+   */
+  async mount(name: string, id?: string, options: CallOptions & { preempt?: boolean } = {}): Promise<string> {
     const site: CallSite = { driver: this.driver, method: 'Mount', volume: name };
-    const { reply, endpoint } = await this.callWithEndpoint('Mount', site, id === undefined ? { Name: name } : { Name: name, ID: id }, mountReply, options);
+    const request = {
+      Name: name,
+      ...(id === undefined ? {} : { ID: id }),
+      ...(options.preempt === true ? { Opts: { preempt: 'true' } } : {}),
+    };
+    const { reply, endpoint } = await this.callWithEndpoint('Mount', site, request, mountReply, options);
     return hostPathOf(endpoint, reply.Mountpoint);
   }
 

@@ -20,8 +20,9 @@ export interface VolumeDriverPort {
   /** undefined when the plugin does not know the volume; anything else means it exists. */
   get(name: string): Promise<unknown>;
   create(name: string, opts: Readonly<Record<string, string>>): Promise<void>;
-  /** Returns the plugin's mountpoint on this host. */
-  mount(name: string, id: string): Promise<string>;
+  /** Returns the plugin's mountpoint on this host. `preempt`: ask the driver to take the
+   * volume from another node (the storage control plane is the hard fence). */
+  mount(name: string, id: string, options?: { preempt?: boolean }): Promise<string>;
   /** Unknown IDs succeed. */
   unmount(name: string, id: string): Promise<void>;
 }

@@ -49,7 +49,7 @@ export interface TaskVolumesOptions {
   clock: Clock;
   logger: Logger;
   metrics?: SidecarMetrics;
-  /** Poll interval bounds while waiting for another holder (ms). */
+  /** Poll interval bounds while waiting for another holder (ms; default 100 doubling to 250). */
   pollInitialMs?: number;
   pollMaxMs?: number;
 }
@@ -288,7 +288,8 @@ export class TaskVolumes {
     const { request } = volume;
     const started = clock.monotonic();
     let delay = this.options.pollInitialMs ?? 100;
-    const maxDelay = this.options.pollMaxMs ?? 1000;
+    // Polling is one store round trip: keep it short so a released volume is picked up fast.
+    const maxDelay = this.options.pollMaxMs ?? 250;
     let lastProgressLog = started;
     for (;;) {
       if (signal.aborted) throw new AbortedError(`acquire of volume ${request.name}`);
@@ -370,7 +371,7 @@ export class TaskVolumes {
       if (signal.aborted) throw new AbortedError(`mount of volume ${request.name}`);
       let mountpoint: string;
       try {
-        mountpoint = await driver.mount(request.name, ref.token);
+        mountpoint = await driver.mount(request.name, ref.token, request.preempt ? { preempt: true } : undefined);
       } catch (error) {
         // A timed-out Mount may still complete in the plugin: Unmount our ID to keep its count
         // right. A refused Mount gets no Unmount (moby#22564).
