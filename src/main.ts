@@ -40,7 +40,7 @@ export interface SidecarProcess {
   onShutdownSignal(listener: (signal: string) => void): void;
 }
 
-function driverRegistry(config: Config, logger: Logger, metrics: SidecarMetrics): DriverRegistryPort {
+function driverRegistry(config: Config, logger: Logger, metrics: SidecarMetrics): VolumeDriverRegistry {
   return new VolumeDriverRegistry({
     // Docker's lookup order: legacy plugins in the plugin directories, then managed (v2) plugins.
     resolver: new ChainedPluginResolver([
@@ -358,4 +358,40 @@ export async function runStatusCommand(json: boolean, envOverride?: Env): Promis
   } finally {
     await store?.close().catch(() => undefined);
   }
+}
+
+/**
+ * `dvdcli …`, the rexray/dvdcli drop-in that Mesos agents execute: the same settings, plugin
+ * discovery (managed plugins too), mount root and store as the sidecar, handed to
+ * cli/dvdcli-command.ts. Resolves with the exit code: 0 success, 1 failure, 2 usage error.
+ */
+export async function runDvdcliCommand(argv: readonly string[], envOverride?: Env): Promise<number> {
+  const env = envOverride ?? process.env;
+  const { runDvdcli } = await import('./cli/dvdcli-command.js');
+  const metrics = createSidecarMetrics(new Registry());
+  return runDvdcli(argv, {
+    env,
+    hostname: hostname(),
+    mountRootConfigured: (env.DVDI_MOUNT_ROOT ?? '').trim() !== '',
+    async prepareMountRoot(root, logger) {
+      const mounter = new LinuxMounter({ logger });
+      const realRoot = await mounter.preflight(root);
+      return {
+        realRoot,
+        mounter: {
+          volumePath: (name) => mounter.volumePath(realRoot, name),
+          bind: (source, target, options) => mounter.bind(source, target, options),
+          unmountLazy: (target) => mounter.unmountLazy(target),
+          isMounted: (target) => mounter.isMounted(target),
+        },
+      };
+    },
+    storeRootWithoutPreflight: (root) => realpath(root).catch(() => root),
+    createStore,
+    createDrivers: (config, logger) => driverRegistry(config, logger, metrics),
+    stdout: (text) => new Promise<void>((resolve) => process.stdout.write(text, () => resolve())),
+    stderr: (text) => {
+      process.stderr.write(text);
+    },
+  });
 }
