@@ -19,7 +19,7 @@ export interface RedisServer {
   kill9(): Promise<void>;
   /** Start again on the same port, empty (no persistence); stops it first if it runs. */
   restart(): Promise<void>;
-  /** The server's log so far (for failure messages). */
+  /** True while the process runs. */
   running(): boolean;
 }
 
