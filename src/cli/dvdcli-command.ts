@@ -155,9 +155,11 @@ async function execute(args: DvdcliArgs, config: Config, deps: DvdcliDeps, logge
       break;
   }
 
-  const root = await mountRoot(config, deps, logger);
+  // renew touches only the store: no mount root preflight (a timer runs it, not Mesos).
+  const root = args.command === 'renew' ? { realRoot: await deps.storeRootWithoutPreflight(config.mountRoot) } : await mountRoot(config, deps, logger);
   const store = deps.createStore(config, root.realRoot, logger.child({ module: 'store' }));
   try {
+    await waitForStore(store);
     const claims = new NodeClaims({
       node: config.nodeId,
       store,
@@ -194,6 +196,21 @@ async function execute(args: DvdcliArgs, config: Config, deps: DvdcliDeps, logge
     }
   } finally {
     await store.close().catch(() => undefined);
+  }
+}
+
+/** Budget for the store's connection at start (Redis connects in the background). */
+export const STORE_CONNECT_BUDGET_MS = 10_000;
+
+/** A short-lived process must not fail its first command while Redis is still connecting. */
+async function waitForStore(store: RefcountStore): Promise<void> {
+  const deadline = systemClock.monotonic() + STORE_CONNECT_BUDGET_MS;
+  for (;;) {
+    if (await store.ping().catch(() => false)) return;
+    if (systemClock.monotonic() >= deadline) {
+      throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) did not answer within ${STORE_CONNECT_BUDGET_MS} ms`, { context: { backend: store.backend } });
+    }
+    await systemClock.sleep(100);
   }
 }
 
