@@ -6,24 +6,27 @@ import { runDvdi } from '../../helpers/cli.js';
 async function flakyReadyServer(readyAfterMs: number) {
   const started = Date.now();
   let requests = 0;
+  let firstOkAt: number | undefined;
   const server = createServer((_req, res) => {
     requests++;
-    res.writeHead(Date.now() - started >= readyAfterMs ? 200 : 503).end();
+    const ready = Date.now() - started >= readyAfterMs;
+    if (ready) firstOkAt ??= Date.now();
+    res.writeHead(ready ? 200 : 503).end();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/readyz`, requests: () => requests, close: () => new Promise((r) => server.close(r)) };
+  return { url: `http://127.0.0.1:${port}/readyz`, requests: () => requests, firstOkAt: () => firstOkAt, close: () => new Promise((r) => server.close(r)) };
 }
 
 test('runs the command only once ready and exits with its status', async (t) => {
   const server = await flakyReadyServer(1500);
   t.teardown(() => server.close());
-  const started = Date.now();
-  const result = await runDvdi(['wait', '--url', server.url, '--interval', '100', '--', 'sh', '-c', 'echo ran; exit 7']);
+  // The command prints when it ran (ms since the epoch); it must be after the first 200.
+  const result = await runDvdi(['wait', '--url', server.url, '--interval', '100', '--', 'sh', '-c', 'echo "ran $(date +%s%3N)"; exit 7']);
   t.is(result.code, 7);
-  t.is(result.stdout.trim(), 'ran');
-  t.true(Date.now() - started >= 1500, 'the command must not run before /readyz answered 200');
-  t.true(server.requests() >= 2);
+  const ranAt = Number(/^ran (\d+)$/.exec(result.stdout.trim())?.[1]);
+  t.true(server.firstOkAt() !== undefined && ranAt >= server.firstOkAt()!, 'the command must not run before /readyz answered 200');
+  t.true(server.requests() >= 2, 'it polled through the 503s');
 });
 
 test('times out with exit 1 and names the URL', async (t) => {

@@ -63,7 +63,8 @@ test('a SIGKILLed last holder is cleaned up by another sidecar\'s sweep; its oth
   const killedAt = Date.now();
   const hostPath = join(node.root, 'killed1');
   t.true(await node.isMounted(hostPath), 'SIGKILL leaves the mount behind');
-  await waitFor('the orphan to be unmounted by the keeper\'s sweep', async () => !(await node.isMounted(hostPath)), 20_000, 100);
+  // The sweep detaches the bind first, then calls driver Unmount, then marks the node absent.
+  await waitFor('the orphan to be unmounted by the keeper\'s sweep', async () => !(await node.isMounted(hostPath)) && (await nodeState(node, 'killed1')) === 'absent', 20_000, 100);
   t.log(`orphan gone ${Date.now() - killedAt} ms after SIGKILL (TTL ${TTL} ms, sweep every 1 s)`);
   t.true(await node.isMounted(join(node.root, 'kept1')), 'the other volume stays');
   t.is(await nodeState(node, 'killed1'), 'absent');
