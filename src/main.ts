@@ -24,6 +24,7 @@ import { TaskVolumes } from './lifecycle/task-volumes.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics/sidecar-metrics.js';
 import { LinuxMounter } from './mounter/linux-mounter.js';
 import { EmbeddedRefcountStore } from './refcount/embedded-refcount-store.js';
+import { createRedisRefcountStore } from './refcount/redis-refcount-store.js';
 import { orphanMemoryFile, sweepLockFile } from './reconcile/node-files.js';
 import { scheduleReconciler, type RunningSchedule } from './reconcile/reconcile-schedule.js';
 import { reconcileOnce, type SweepDeps } from './reconcile/reconcile-sweep.js';
@@ -61,8 +62,12 @@ function driverRegistry(config: Config, logger: Logger, metrics: SidecarMetrics)
 /** The store the settings name: Redis when configured, else the embedded file store under the (real) mount root. */
 export function createStore(config: Config, realRoot: string, logger: Logger): RefcountStore {
   if (config.storeBackend === 'redis') {
-    throw new DvdiError('DVDI_REDIS_NOT_AVAILABLE', 'the Redis refcount store is not built yet in this version: unset DVDI_REDIS_URL / DVDI_REDIS_SENTINELS to use the embedded store', {
-      exitCode: ExitCode.Config,
+    return createRedisRefcountStore({
+      ...(config.redisUrl === undefined ? {} : { url: config.redisUrl }),
+      ...(config.redisSentinels.length > 0 ? { sentinels: config.redisSentinels } : {}),
+      ...(config.redisSentinelName === undefined ? {} : { sentinelName: config.redisSentinelName }),
+      prefix: config.redisPrefix,
+      logger: logger.child({ module: 'store' }),
     });
   }
   return new EmbeddedRefcountStore({ dir: join(realRoot, EMBEDDED_STATE_DIR), clock: systemClock, logger: logger.child({ module: 'store' }) });
