@@ -101,7 +101,9 @@ function connectionOptions(commandTimeoutMs: number, logger: Logger): RedisOptio
     // reply is its code): reconnect, which asks the sentinels for the new primary. Not resent.
     reconnectOnError: (error: Error) => error.message.split(' ', 1)[0] === 'READONLY',
     lazyConnect: false,
-    connectionName: 'dvdi-sidecar',
+    // No connectionName: CLIENT SETNAME would be one more command a least-privilege ACL user
+    // needs. Commands used: EVALSHA (EVAL after NOSCRIPT), SADD, SREM, SMEMBERS, EXISTS, PING,
+    // INFO (ioredis' ready check), QUIT, and inside the scripts GET, SET, TIME — on `<prefix>:*` only.
     ...(logger.isLevelEnabled('trace') ? { showFriendlyErrorStack: true } : {}),
   };
 }
@@ -412,7 +414,8 @@ export class RedisRefcountStore implements RefcountStore {
       return await withTimeout(body(), this.commandTimeoutMs, () => new StoreTimeoutError(BACKEND, operation, this.commandTimeoutMs));
     } catch (error) {
       if (error instanceof DvdiError) throw error;
-      if (error instanceof Error && error.name === 'ReplyError') throw new StoreReplyError(BACKEND, operation, 'error reply', error);
+      // The first word of a Redis error reply is its code (NOPERM, OOM, …): named, not parsed further.
+      if (error instanceof Error && error.name === 'ReplyError') throw new StoreReplyError(BACKEND, operation, `error reply ${error.message.split(' ', 1)[0] ?? ''}`, error);
       // Not connected, connection lost mid-command, offline queue refused: outcome unknown or
       // not run; never replayed.
       throw new StoreUnavailableError(BACKEND, operation, error);
