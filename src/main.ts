@@ -73,6 +73,24 @@ export function createStore(config: Config, realRoot: string, logger: Logger): R
   return new EmbeddedRefcountStore({ dir: join(realRoot, EMBEDDED_STATE_DIR), clock: systemClock, logger: logger.child({ module: 'store' }) });
 }
 
+/** How long a starting process gives the store to answer (Redis connects in the background). */
+export const STORE_CONNECT_BUDGET_MS = 10_000;
+
+/** Ping until the store answers or the budget is spent; a connecting Redis is not an outage. */
+export async function storeAnswers(store: RefcountStore, budgetMs: number, logger: Logger): Promise<boolean> {
+  const deadline = systemClock.monotonic() + budgetMs;
+  let lastLog = systemClock.monotonic();
+  for (;;) {
+    if (await store.ping().catch(() => false)) return true;
+    if (systemClock.monotonic() >= deadline) return false;
+    if (systemClock.monotonic() - lastLog >= 2000) {
+      lastLog = systemClock.monotonic();
+      logger.info({ backend: store.backend }, 'waiting for the refcount store to answer');
+    }
+    await systemClock.sleep(100);
+  }
+}
+
 /** The reconciler's dependencies on this node (shared by the sidecar and `dvdi reconcile`). */
 export function buildSweepDeps(parts: {
   config: Config;
@@ -178,10 +196,10 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
       unmountLazy: (target) => mounter.unmountLazy(target),
     };
     store = createStore(config, realRoot, logger);
-    const storeUp = await store.ping().catch(() => false);
+    const storeUp = await storeAnswers(store, STORE_CONNECT_BUDGET_MS, logger);
     metrics.storeUp.set({ backend: store.backend }, storeUp ? 1 : 0);
     if (!storeUp) {
-      throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) is not available at start`, { exitCode: ExitCode.Unavailable });
+      throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) did not answer within ${STORE_CONNECT_BUDGET_MS} ms at start`, { exitCode: ExitCode.Unavailable });
     }
 
     const drivers = driverRegistry(config, logger.child({ module: 'driver' }), metrics);
@@ -316,7 +334,7 @@ export async function runReconcileCommand(envOverride?: Env): Promise<ExitCodeT>
     const mounter = new LinuxMounter({ logger: logger.child({ module: 'mounter' }) });
     const realRoot = await mounter.preflight(config.mountRoot);
     store = createStore(config, realRoot, logger);
-    if (!(await store.ping().catch(() => false))) {
+    if (!(await storeAnswers(store, STORE_CONNECT_BUDGET_MS, logger))) {
       throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) is not available`, { exitCode: ExitCode.Unavailable });
     }
     const drivers = new VolumeDriverRegistry({
@@ -354,6 +372,9 @@ export async function runStatusCommand(json: boolean, envOverride?: Env): Promis
     // The embedded store lives under the real mount root; no preflight needed just to read it.
     const realRoot = await realpath(config.mountRoot).catch(() => config.mountRoot);
     store = createStore(config, realRoot, logger);
+    if (!(await storeAnswers(store, STORE_CONNECT_BUDGET_MS, logger))) {
+      throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) did not answer within ${STORE_CONNECT_BUDGET_MS} ms`, { exitCode: ExitCode.Unavailable });
+    }
     const volumes = await store.list();
     process.stdout.write(json ? `${JSON.stringify({ backend: store.backend, volumes }, null, 2)}\n` : renderStatus(store.backend, volumes));
     return ExitCode.Ok;

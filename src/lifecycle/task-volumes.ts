@@ -84,6 +84,7 @@ export class TaskVolumes {
       for (const request of requests) await this.attachOne(request, signal);
       this.attachedAll = true;
       this.options.metrics?.ready.set(1);
+      await this.refreshHolderGauges();
     } catch (error) {
       this.options.logger.error({ err: describeError(error) }, 'attach failed; undoing every completed step');
       await this.detachAll();

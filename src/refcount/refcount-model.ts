@@ -204,6 +204,7 @@ export function acquire(current: VolumeRecord | undefined, request: AcquireReque
     return unchanged({ kind: 'mode-conflict', mode: volume.mode });
   }
 
+  const preempted: string[] = [];
   if (!self) {
     const liveOthers = volume.holders.filter((h) => isLive(h, now));
     // The access mode is fixed by the live claims; a claim with the other mode is refused, not queued.
@@ -239,6 +240,7 @@ export function acquire(current: VolumeRecord | undefined, request: AcquireReque
         for (const h of volume.holders.filter((x) => x.node !== request.node)) {
           removeHolder(volume, h, now);
           revoked = true;
+          if (!preempted.includes(h.node)) preempted.push(h.node);
         }
       }
       // The epoch is the fencing token: it moves whenever the exclusive grant changes node (a
@@ -273,6 +275,8 @@ export function acquire(current: VolumeRecord | undefined, request: AcquireReque
     return { volume, result: { kind: 'join', epoch, mountpoint: reclaim.mountpoint } };
   }
   const result = nodeStep(volume, record, self, now, epoch);
+  // Tell the caller whom it preempted (metrics, logs); only a grant that revoked anyone says so.
+  if (result.kind === 'mount' && preempted.length > 0) result.preempted = preempted.sort();
   return { volume, result };
 }
 

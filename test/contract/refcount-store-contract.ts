@@ -243,7 +243,7 @@ export function runStoreContract(test: TestFn, name: string, makeStore: StoreFac
     const e1 = await c.mounted('A', 'a1');
     await c.store.acquire(c.req('A', 'a2'));
     const taken = await c.store.acquire(c.req('B', 'b1', { preempt: true }));
-    t.deepEqual(taken, { kind: 'mount', epoch: e1 + 1 });
+    t.deepEqual(taken, { kind: 'mount', epoch: e1 + 1, preempted: ['A'] });
     t.deepEqual(await c.store.renew(c.ref('A', 'a1'), LONG), { kind: 'lost' });
     t.deepEqual(await c.store.renew(c.ref('A', 'a2'), LONG), { kind: 'lost' });
     t.deepEqual(await c.store.renew(c.ref('B', 'b1'), LONG), { kind: 'ok', epoch: e1 + 1, expiresInMs: LONG });

@@ -52,12 +52,14 @@ export interface Sidecar {
 async function readUrlFromLogs(child: DvdiChild): Promise<string> {
   let url: string | undefined;
   await waitFor('the sidecar HTTP url', () => {
-    if (child.exitCode !== null) throw new Error(`sidecar exited early (${child.exitCode}): ${child.output.stderr}`);
+    // Look for the line first: a sidecar that fails fast (exit 4 on a conflict) has still
+    // logged its URL, and the test wants its exit code, not this helper's complaint.
     for (const line of child.output.stderr.split('\n')) {
       if (!line.includes('http endpoints listening')) continue;
       url = (JSON.parse(line) as { url: string }).url;
       return true;
     }
+    if (child.exitCode !== null) throw new Error(`sidecar exited early (${child.exitCode}): ${child.output.stderr}`);
     return false;
   }, 30_000);
   return url!;

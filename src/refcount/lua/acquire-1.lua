@@ -19,7 +19,8 @@
   Output:
     { resultJson, created }    resultJson: an AcquireResult ({"kind":"mount"|"join"|"wait"|
                                "held"|"mode-conflict"|"quarantine", …}); created: 1 when this
-                               call created the record (the caller adds it to the volume index)
+                               call created the record (the caller adds it to the volume index);
+                               a "mount" that revoked other nodes' holders lists them in `preempted`
     -1  ttl outside 1..MAX_TTL_MS
     -2  acquire with the token of an unmounter
     -3  the stored record is not JSON this code wrote
@@ -66,6 +67,7 @@ if self and self.role == 'unmounter' then return ERR_UNMOUNTER_ACQUIRE end
 -- A retry must be the same claim: the same token with the other mode is refused.
 if self and v.mode ~= nil and v.mode ~= mode then return unchanged({ kind = 'mode-conflict', mode = v.mode }) end
 
+local preempted = {}
 if not self then
   local liveOthers = {}
   for _, h in ipairs(v.holders) do
@@ -114,9 +116,14 @@ if not self then
       for _, h in ipairs(v.holders) do
         if h.node ~= node then others[#others + 1] = h end
       end
+      local seenPreempted = {}
       for _, h in ipairs(others) do
         removeHolder(v, h, now)
         revoked = true
+        if not seenPreempted[h.node] then
+          seenPreempted[h.node] = true
+          preempted[#preempted + 1] = h.node
+        end
       end
     end
     -- The epoch is the fencing token: it moves whenever the exclusive grant changes node.
@@ -171,6 +178,12 @@ else
   rec.mountpoint = nil
   rec.staleMountId = stale
   result = { kind = 'mount', epoch = epoch, staleMountId = stale }
+end
+
+-- Tell the caller whom it preempted (metrics, logs); only a grant that revoked anyone says so.
+if result.kind == 'mount' and #preempted > 0 then
+  table.sort(preempted)
+  result.preempted = preempted
 end
 
 saveVolume(key, v, now)
