@@ -48,10 +48,7 @@ test("node B's dvdcli mount of an exclusive volume held by node A's dvdcli claim
   t.false(await b.isMounted(join(b.root, 'agentvol')));
 });
 
-// Skipped until `dvdi sidecar` waits for the Redis connection at start: today main.ts pings the
-// store right after creating it, before ioredis has connected, and the sidecar exits 4 ("refcount
-// store (redis) is not available at start"). dvdcli itself waits (see the tests around it).
-test.skip("node B's dvdcli mount of an exclusive volume held by a sidecar on node A fails naming A; after A releases it succeeds, and then A's sidecar waits for B", async (t) => {
+test("node B's dvdcli mount of an exclusive volume held by a sidecar on node A fails naming A; after A releases it succeeds, and then A's sidecar waits for B", async (t) => {
   const [a, b] = await twoNodes();
   const sidecar = await a.sidecar({ DVDI_VOLUME_NAME: 'xvol', DVDI_TASK_ID: 'task-on-a' });
   await sidecar.waitReady();
