@@ -25,6 +25,7 @@ import { createSidecarMetrics, type SidecarMetrics } from './metrics/sidecar-met
 import { LinuxMounter } from './mounter/linux-mounter.js';
 import { EmbeddedRefcountStore } from './refcount/embedded-refcount-store.js';
 import { createRedisRefcountStore } from './refcount/redis-refcount-store.js';
+import { STORE_CONNECT_BUDGET_MS, storeAnswers } from './refcount/store-connect.js';
 import { orphanMemoryFile, sweepLockFile } from './reconcile/node-files.js';
 import { scheduleReconciler, type RunningSchedule } from './reconcile/reconcile-schedule.js';
 import { reconcileOnce, type SweepDeps } from './reconcile/reconcile-sweep.js';
@@ -71,24 +72,6 @@ export function createStore(config: Config, realRoot: string, logger: Logger): R
     });
   }
   return new EmbeddedRefcountStore({ dir: join(realRoot, EMBEDDED_STATE_DIR), clock: systemClock, logger: logger.child({ module: 'store' }) });
-}
-
-/** How long a starting process gives the store to answer (Redis connects in the background). */
-export const STORE_CONNECT_BUDGET_MS = 10_000;
-
-/** Ping until the store answers or the budget is spent; a connecting Redis is not an outage. */
-export async function storeAnswers(store: RefcountStore, budgetMs: number, logger: Logger): Promise<boolean> {
-  const deadline = systemClock.monotonic() + budgetMs;
-  let lastLog = systemClock.monotonic();
-  for (;;) {
-    if (await store.ping().catch(() => false)) return true;
-    if (systemClock.monotonic() >= deadline) return false;
-    if (systemClock.monotonic() - lastLog >= 2000) {
-      lastLog = systemClock.monotonic();
-      logger.info({ backend: store.backend }, 'waiting for the refcount store to answer');
-    }
-    await systemClock.sleep(100);
-  }
 }
 
 /** The reconciler's dependencies on this node (shared by the sidecar and `dvdi reconcile`). */

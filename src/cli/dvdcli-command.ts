@@ -14,6 +14,7 @@ import { InvalidValue, OPTION_KEY_PATTERN, driverNameRule, volumeNameRule } from
 import type { VolumeDriverClient } from '../driver/volume-driver-client.js';
 import { NodeClaims, type NodeClaimMounter } from '../lifecycle/node-claim.js';
 import type { RefcountStore } from '../refcount/refcount-store.js';
+import { STORE_CONNECT_BUDGET_MS, storeAnswers } from '../refcount/store-connect.js';
 import { parseDvdcliArgs, type DvdcliArgs } from './dvdcli-args.js';
 
 /** Mesos kills `dvdcli mount` after 120 s: the whole mount, waits and undo included, stays below. */
@@ -199,18 +200,10 @@ async function execute(args: DvdcliArgs, config: Config, deps: DvdcliDeps, logge
   }
 }
 
-/** Budget for the store's connection at start (Redis connects in the background). */
-export const STORE_CONNECT_BUDGET_MS = 10_000;
-
 /** A short-lived process must not fail its first command while Redis is still connecting. */
 async function waitForStore(store: RefcountStore): Promise<void> {
-  const deadline = systemClock.monotonic() + STORE_CONNECT_BUDGET_MS;
-  for (;;) {
-    if (await store.ping().catch(() => false)) return;
-    if (systemClock.monotonic() >= deadline) {
-      throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) did not answer within ${STORE_CONNECT_BUDGET_MS} ms`, { context: { backend: store.backend } });
-    }
-    await systemClock.sleep(100);
+  if (!(await storeAnswers(store, STORE_CONNECT_BUDGET_MS))) {
+    throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) did not answer within ${STORE_CONNECT_BUDGET_MS} ms`, { context: { backend: store.backend } });
   }
 }
 
