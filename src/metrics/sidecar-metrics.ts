@@ -10,6 +10,9 @@ const WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120];
 
 export type Outcome = 'ok' | 'error' | 'timeout';
 
+/** prom-client default metrics that `promtool check metrics` flags; not exported. */
+export const NONCONFORMING_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
 export interface SidecarMetrics {
   registry: Registry;
   mountDuration: Histogram<'driver' | 'outcome'>;
@@ -28,7 +31,12 @@ export interface SidecarMetrics {
 }
 
 export function createSidecarMetrics(registry: Registry, options: { defaultMetrics?: boolean } = {}): SidecarMetrics {
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client names these gauges `*_total`, which Prometheus reserves for counters
+    // (`promtool check metrics` rejects them); the process metrics stay.
+    for (const name of NONCONFORMING_DEFAULT_METRICS) registry.removeSingleMetric(name);
+  }
   const registers = [registry];
   return {
     registry,
