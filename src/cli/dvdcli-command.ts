@@ -45,7 +45,7 @@ export interface DvdcliDeps {
   prepareMountRoot(root: string, logger: Logger): Promise<DvdcliMountRoot>;
   /** The embedded store's directory parent when no root was prepared (real path of ROOT, or ROOT). */
   storeRootWithoutPreflight(root: string): Promise<string>;
-  createStore(config: Config, realRoot: string, logger: Logger): RefcountStore;
+  createStore(config: Config, realRoot: string, logger: Logger): Promise<RefcountStore>;
   createDrivers(config: Config, logger: Logger): { driver(name: string): VolumeDriverClient };
   stdout(text: string): Promise<void>;
   stderr(text: string): void;
@@ -158,7 +158,7 @@ async function execute(args: DvdcliArgs, config: Config, deps: DvdcliDeps, logge
 
   // renew touches only the store: no mount root preflight (a timer runs it, not Mesos).
   const root = args.command === 'renew' ? { realRoot: await deps.storeRootWithoutPreflight(config.mountRoot) } : await mountRoot(config, deps, logger);
-  const store = deps.createStore(config, root.realRoot, logger.child({ module: 'store' }));
+  const store = await deps.createStore(config, root.realRoot, logger.child({ module: 'store' }));
   try {
     await waitForStore(store);
     const claims = new NodeClaims({

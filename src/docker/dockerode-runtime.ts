@@ -1,7 +1,7 @@
 // ContainerRuntime over dockerode: connection options from DOCKER_HOST (given, never read from
 // the environment here), replies checked with zod (the engine's JSON is input like any other),
 // a time limit on every unary call, and the `/events` stream split into JSON lines.
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { z } from 'zod';
 import { describeError } from '../common/errors.js';
 import type { ContainerDetails, ContainerEvent, ContainerRuntime, ManagedPlugin } from './container-runtime.js';
@@ -84,14 +84,20 @@ function statusCodeOf(error: unknown): number | undefined {
 }
 
 export class DockerodeRuntime implements ContainerRuntime {
-  private readonly docker: Docker;
+  private client: Promise<Docker> | undefined;
   private readonly dockerHost: string;
   private readonly callTimeoutMs: number;
 
   constructor(options: DockerodeRuntimeOptions) {
     this.dockerHost = options.dockerHost;
-    this.docker = new Docker(dockerodeOptions(options.dockerHost));
     this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
+  }
+
+  /** dockerode (and its ssh/TLS stack) is loaded on first use: ~150 ms and ~30 MiB at start that
+   * a sidecar with no task container and only legacy plugins never needs. */
+  private get docker(): Promise<Docker> {
+    this.client ??= import('dockerode').then(({ default: DockerClient }) => new DockerClient(dockerodeOptions(this.dockerHost)));
+    return this.client;
   }
 
   /** `work` gets a signal that aborts at the time limit; calls that cannot take one are raced. */
@@ -119,7 +125,7 @@ export class DockerodeRuntime implements ContainerRuntime {
     const what = `inspect container ${ref}`;
     let raw: unknown;
     try {
-      raw = await this.call(what, (abortSignal) => this.docker.getContainer(ref).inspect({ abortSignal }));
+      raw = await this.call(what, async (abortSignal) => (await this.docker).getContainer(ref).inspect({ abortSignal }));
     } catch (error) {
       if (statusCodeOf(error) === 404) return undefined;
       throw this.unavailable(what, error);
@@ -141,7 +147,7 @@ export class DockerodeRuntime implements ContainerRuntime {
     const filters = { type: ['container'], container: [containerId], event: ['die', 'destroy'] };
     let stream: NodeJS.ReadableStream;
     try {
-      stream = await this.docker.getEvents({ filters, ...(options.since !== undefined ? { since: options.since } : {}), abortSignal: options.signal } as Docker.GetEventsOptions);
+      stream = await (await this.docker).getEvents({ filters, ...(options.since !== undefined ? { since: options.since } : {}), abortSignal: options.signal } as Docker.GetEventsOptions);
     } catch (error) {
       throw this.unavailable(`subscribe to events of container ${containerId}`, error);
     }
@@ -155,7 +161,7 @@ export class DockerodeRuntime implements ContainerRuntime {
     const what = 'list plugins';
     let raw: unknown;
     try {
-      raw = await this.call(what, () => this.docker.listPlugins());
+      raw = await this.call(what, async () => (await this.docker).listPlugins());
     } catch (error) {
       throw this.unavailable(what, error);
     }
@@ -175,7 +181,7 @@ export class DockerodeRuntime implements ContainerRuntime {
     const what = 'read engine info';
     let raw: unknown;
     try {
-      raw = await this.call(what, () => this.docker.info() as Promise<unknown>);
+      raw = await this.call(what, async () => (await this.docker).info() as Promise<unknown>);
     } catch (error) {
       throw this.unavailable(what, error);
     }
