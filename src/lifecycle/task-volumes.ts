@@ -34,6 +34,8 @@ interface TrackedVolume {
   epoch?: number;
   /** Monotonic ms of the last successful renewal (or acquire). */
   lastLeaseAt?: number;
+  /** Set when a renewal failed to reach the store; cleared by the next successful one. */
+  storeFailedSinceLastRenew?: boolean;
 }
 
 export interface TaskVolumesOptions {
@@ -126,8 +128,16 @@ export class TaskVolumes {
         if (result.kind === 'ok') {
           volume.lastLeaseAt = this.options.clock.monotonic();
           volume.epoch = result.epoch;
+          volume.storeFailedSinceLastRenew = false;
           this.options.metrics?.leaseRenewals.inc({ outcome: 'ok' });
-        } else if (result.kind === 'missing' && (await this.reregister(volume))) {
+        } else if (
+          // The store lost the record (data loss), or the lease lapsed while the store could not
+          // be reached (an outage, a Sentinel failover): neither is a revocation. Re-register
+          // what this node still has; the store refuses if the volume went elsewhere meanwhile.
+          (result.kind === 'missing' || volume.storeFailedSinceLastRenew === true) &&
+          (await this.reregister(volume, result.kind === 'missing' ? 'the store lost the volume record (data loss)' : 'the lease lapsed while the store was unreachable'))
+        ) {
+          volume.storeFailedSinceLastRenew = false;
           this.options.metrics?.leaseRenewals.inc({ outcome: 'ok' });
         } else {
           this.options.metrics?.leaseRenewals.inc({ outcome: 'lost' });
@@ -135,6 +145,7 @@ export class TaskVolumes {
         }
       } catch (error) {
         storeError = error;
+        volume.storeFailedSinceLastRenew = true;
         this.options.metrics?.leaseRenewals.inc({ outcome: 'error' });
         this.options.metrics?.storeUp.set({ backend: this.options.store.backend }, 0);
         this.options.logger.warn({ volume: volume.request.name, err: describeError(error) }, 'lease renewal failed; mounts kept, retrying');
@@ -457,38 +468,37 @@ export class TaskVolumes {
   }
 
   /**
-   * The store lost the volume's record (Redis restarted empty, or failed over to a replica that
-   * had not caught up). A ready holder re-registers what it has; the store refuses if the volume
-   * went to another node meanwhile, and then this holder fences. Returns true when re-registered.
+   * Re-register a ready holder after the store lost its record or its lease lapsed during an
+   * outage. The claim keeps its token, mount ID and epoch (the fencing token): if the volume was
+   * granted to another node meanwhile, the epoch moved (or the store answers `held`) and this
+   * holder fences instead. Returns true when re-registered.
    */
-  private async reregister(volume: TrackedVolume): Promise<boolean> {
+  private async reregister(volume: TrackedVolume, why: string): Promise<boolean> {
     const { request, ref } = volume;
     const log = this.options.logger.child({ volume: request.name, driver: request.driver });
     if (volume.state !== 'ready' || volume.mountpoint === undefined || volume.mountId === undefined) {
-      log.warn({ state: volume.state }, 'store lost the volume record while not ready; cannot re-register');
+      log.warn({ state: volume.state, why }, 'cannot re-register a holder that is not ready');
       return false;
     }
-    log.warn('store lost the volume record (data loss); re-registering this holder');
+    log.warn({ why }, `${why}; re-registering this holder`);
     const result = await this.options.store.acquire({
       ...ref,
       task: this.options.task,
       mode: request.access,
       preempt: false,
       ttlMs: this.options.leaseTtlMs,
-      reclaim: { mountpoint: volume.mountpoint, mountId: volume.mountId },
+      reclaim: { mountpoint: volume.mountpoint, mountId: volume.mountId, ...(volume.epoch === undefined ? {} : { epoch: volume.epoch }) },
     });
-    if (result.kind === 'join' || result.kind === 'wait') {
+    if (result.kind === 'join' && (volume.epoch === undefined || result.epoch === volume.epoch)) {
       volume.lastLeaseAt = this.options.clock.monotonic();
-      volume.epoch = result.epoch;
       return true;
     }
-    if (result.kind === 'mount') {
-      // The store made us the performer although we are mounted: record what we have.
-      const marked = await this.options.store.markMounted(ref, volume.mountpoint);
-      volume.mountId = ref.token;
-      return marked.kind === 'ok';
-    }
-    log.error({ answer: result.kind, ...(result.kind === 'held' ? { nodes: result.nodes } : {}) }, 're-registration refused');
+    log.error(
+      { answer: result.kind, ...(result.kind === 'held' ? { nodes: result.nodes } : {}), ...('epoch' in result ? { epoch: result.epoch, had: volume.epoch } : {}) },
+      're-registration refused: the volume moved on without this holder',
+    );
+    // If the acquire registered us anyway, fence() finds the claim live and releases it the
+    // ordinary way (the node's last user unmounts), so nothing is left waiting on it.
     return false;
   }
 
