@@ -2,7 +2,7 @@
 // (real process, real unix socket, journal), and sidecars started as real `dvdi sidecar`
 // processes against them. Teardown stops every process and unmounts everything below.
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { makeSharedRoot, unmountBelow, type TempRoot } from './mount-root.js';
@@ -35,6 +35,9 @@ export interface NodeRig {
   /** Run `dvdi reconcile` for this node; returns its parsed report and exit code. */
   reconcile(env?: Record<string, string>): Promise<{ code: number | null; report: { reaped: unknown[]; unmounted: Array<{ name: string }>; orphans: string[]; pendingOrphans: string[]; errors: unknown[]; skipped: boolean } | undefined; stderr: string }>;
   journal(): JournalLine[];
+  /** Stop the plugin process (SIGKILL = a crash, SIGTERM = a clean stop) and start it again with
+   * the same arguments (same root, socket, journal, faults file, pool); resolves once it serves. */
+  restartPlugin(signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>;
   /** Start a sidecar with the rig's defaults plus `env`; resolves once its HTTP URL is known. */
   sidecar(env: Record<string, string>): Promise<Sidecar>;
   isMounted(path: string): Promise<boolean>;
@@ -85,16 +88,19 @@ export async function startNodeRig(options: NodeRigOptions = {}): Promise<NodeRi
   await mkdir(pluginDirs);
   const driver = options.driver ?? `rig${randomBytes(3).toString('hex')}`;
   const journalPath = join(temp.dir, 'journal.jsonl');
-  const plugin = startDvdi([
+  const pluginArgs = [
     'plugin', '--name', driver, '--backend', options.backend ?? 'dir', '--root', join(temp.dir, 'plugin'),
     '--socket', join(pluginDirs, `${driver}.sock`), '--journal', journalPath, ...(options.node ? ['--node', options.node] : []),
     ...(options.faults ? ['--faults', join(temp.dir, 'faults.json')] : []),
     ...(options.pool ? ['--pool', options.pool] : []),
-  ]);
-  await waitFor('the plugin socket', () => {
-    if (plugin.exitCode !== null) throw new Error(`plugin exited: ${plugin.output.stderr}`);
-    return existsSync(join(pluginDirs, `${driver}.sock`));
-  });
+  ];
+  let plugin = startDvdi(pluginArgs);
+  const waitForPlugin = async (child: DvdiChild): Promise<void> =>
+    waitFor('the plugin socket', () => {
+      if (child.exitCode !== null) throw new Error(`plugin exited: ${child.output.stderr}`);
+      return existsSync(join(pluginDirs, `${driver}.sock`));
+    });
+  await waitForPlugin(plugin);
   const sidecars: DvdiChild[] = [];
   const env: Record<string, string> = {
     DVDI_MOUNT_ROOT: temp.root,
@@ -125,7 +131,22 @@ export async function startNodeRig(options: NodeRigOptions = {}): Promise<NodeRi
     pluginDirs,
     driver,
     journalPath,
-    plugin,
+    get plugin() {
+      return plugin;
+    },
+    async restartPlugin(signal = 'SIGKILL') {
+      if (plugin.exitCode === null && plugin.signalCode === null) {
+        plugin.kill(signal);
+        const stopped = await Promise.race([plugin.finished.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 10_000))]);
+        if (!stopped) plugin.kill('SIGKILL');
+        await plugin.finished;
+      }
+      // A crashed plugin leaves its socket file: remove it so that waiting for the socket
+      // waits for the new process.
+      await rm(join(pluginDirs, `${driver}.sock`), { force: true });
+      plugin = startDvdi(pluginArgs);
+      await waitForPlugin(plugin);
+    },
     journal: () =>
       existsSync(journalPath)
         ? readFileSync(journalPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalLine)

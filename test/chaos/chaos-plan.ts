@@ -1,0 +1,159 @@
+// The chaos schedule as a pure function of the seed: which operations and faults run, in which
+// order, with which targets and durations. It never looks at what the processes did, so one
+// seed always yields the same plan (the run itself still meets real timing; see docs/chaos.md).
+// Sidecars are named by their start index (#k); the plan tracks which ones it has stopped,
+// not which ones exited on their own.
+
+/** mulberry32: a tiny seeded PRNG, enough for schedules (not for anything secret). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const NODES = ['node-1', 'node-2', 'node-3'] as const;
+export const EXCLUSIVE_VOLUMES = ['ex1', 'ex2', 'ex3'] as const;
+export const SHARED_VOLUMES = ['sh1', 'sh2'] as const;
+export const VOLUMES = [...EXCLUSIVE_VOLUMES, ...SHARED_VOLUMES] as const;
+
+export type PluginKind = 'pool' | 'shared';
+export type PluginFault = { delayMs: number } | { error: string } | { hang: true };
+export type ProxyFault = { kind: 'delay'; ms: number } | { kind: 'blackhole' } | { kind: 'reset' };
+
+export type ChaosOp =
+  | { op: 'start'; sidecar: number; node: string; volume: string }
+  | { op: 'stop'; sidecar: number }
+  | { op: 'kill9'; sidecar: number }
+  | { op: 'pause'; sidecar: number; ms: number }
+  | { op: 'redis-restart'; persistent: boolean; downMs: number }
+  | { op: 'plugin-fault'; node: string; method: 'Mount' | 'Unmount' | 'Get'; fault: PluginFault; ms: number }
+  | { op: 'plugin-restart'; node: string; plugin: PluginKind; signal: 'SIGKILL' | 'SIGTERM' }
+  | { op: 'proxy-fault'; node: string; fault: ProxyFault; ms: number }
+  | { op: 'reconcile'; node: string }
+  | { op: 'check' }
+  | { op: 'sleep'; ms: number };
+
+export interface PlanOptions {
+  seed: number;
+  ops: number;
+  leaseTtlMs: number;
+  /** Most sidecars the plan keeps started-and-not-stopped at once (CPU on 2 cores). */
+  maxLive?: number;
+}
+
+const WEIGHTS: Array<[ChaosOp['op'], number]> = [
+  ['start', 26],
+  ['stop', 12],
+  ['kill9', 7],
+  ['pause', 4],
+  ['redis-restart', 3],
+  ['plugin-fault', 6],
+  ['plugin-restart', 3],
+  ['proxy-fault', 6],
+  ['reconcile', 3],
+  ['check', 18],
+  ['sleep', 12],
+];
+
+export function planChaos(options: PlanOptions): ChaosOp[] {
+  const random = prng(options.seed);
+  const maxLive = options.maxLive ?? 8;
+  const int = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const total = WEIGHTS.reduce((sum, [, w]) => sum + w, 0);
+  const live: number[] = [];
+  let started = 0;
+  const ops: ChaosOp[] = [];
+  const ttl = options.leaseTtlMs;
+  while (ops.length < options.ops) {
+    let roll = random() * total;
+    let kind: ChaosOp['op'] = 'sleep';
+    for (const [name, weight] of WEIGHTS) {
+      roll -= weight;
+      if (roll < 0) {
+        kind = name;
+        break;
+      }
+    }
+    if (kind === 'start' && live.length >= maxLive) kind = 'stop';
+    if ((kind === 'stop' || kind === 'kill9' || kind === 'pause') && live.length === 0) kind = 'start';
+    switch (kind) {
+      case 'start': {
+        const sidecar = started++;
+        live.push(sidecar);
+        ops.push({ op: 'start', sidecar, node: pick(NODES), volume: pick(VOLUMES) });
+        break;
+      }
+      case 'stop':
+      case 'kill9': {
+        const sidecar = live.splice(Math.floor(random() * live.length), 1)[0]!;
+        ops.push({ op: kind, sidecar });
+        break;
+      }
+      case 'pause':
+        // Longer than the TTL: Kleppmann's paused holder that outlives its lease.
+        ops.push({ op: 'pause', sidecar: pick(live), ms: ttl + int(200, ttl) });
+        break;
+      case 'redis-restart':
+        ops.push({ op: 'redis-restart', persistent: random() < 0.5, downMs: int(100, 2 * ttl) });
+        break;
+      case 'plugin-fault': {
+        const r = random();
+        const fault: PluginFault = r < 0.5 ? { delayMs: int(300, 6000) } : r < 0.8 ? { error: 'injected chaos fault' } : { hang: true };
+        ops.push({ op: 'plugin-fault', node: pick(NODES), method: pick(['Mount', 'Mount', 'Unmount', 'Get'] as const), fault, ms: int(500, 4000) });
+        break;
+      }
+      case 'plugin-restart':
+        ops.push({ op: 'plugin-restart', node: pick(NODES), plugin: pick(['pool', 'shared'] as const), signal: random() < 0.7 ? 'SIGKILL' : 'SIGTERM' });
+        break;
+      case 'proxy-fault': {
+        const r = random();
+        const fault: ProxyFault = r < 0.4 ? { kind: 'delay', ms: int(50, 1500) } : r < 0.75 ? { kind: 'blackhole' } : { kind: 'reset' };
+        ops.push({ op: 'proxy-fault', node: pick(NODES), fault, ms: int(300, 2 * ttl + 500) });
+        break;
+      }
+      case 'reconcile':
+        ops.push({ op: 'reconcile', node: pick(NODES) });
+        break;
+      case 'check':
+        ops.push({ op: 'check' });
+        break;
+      case 'sleep':
+        ops.push({ op: 'sleep', ms: int(100, 700) });
+        break;
+    }
+  }
+  return ops;
+}
+
+export function describeOp(op: ChaosOp): string {
+  switch (op.op) {
+    case 'start':
+      return `start #${op.sidecar} on ${op.node} with ${op.volume}`;
+    case 'stop':
+      return `SIGTERM #${op.sidecar}`;
+    case 'kill9':
+      return `SIGKILL #${op.sidecar}`;
+    case 'pause':
+      return `SIGSTOP #${op.sidecar} for ${op.ms} ms`;
+    case 'redis-restart':
+      return `redis kill -9, down ${op.downMs} ms, restart ${op.persistent ? 'with its AOF' : 'empty'}`;
+    case 'plugin-fault':
+      return `plugin fault on ${op.node}: ${op.method} ${JSON.stringify(op.fault)} for ${op.ms} ms`;
+    case 'plugin-restart':
+      return `${op.signal} + restart the ${op.plugin} plugin of ${op.node}`;
+    case 'proxy-fault':
+      return `proxy of ${op.node}: ${op.fault.kind}${op.fault.kind === 'delay' ? ` ${op.fault.ms} ms` : ''} for ${op.ms} ms`;
+    case 'reconcile':
+      return `dvdi reconcile on ${op.node}`;
+    case 'check':
+      return 'check (store snapshot, key PTTLs)';
+    case 'sleep':
+      return `sleep ${op.ms} ms`;
+  }
+}
