@@ -19,7 +19,7 @@ import { createRedisRefcountStore, type RedisRefcountStore } from '../../src/ref
 import { silentLogger } from '../../src/common/logger.js';
 import { readMountInfo } from '../../src/common/mountinfo.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
-import { describeOp, EXCLUSIVE_VOLUMES, NODES, planChaos, SHARED_VOLUMES, type ChaosOp, type PluginKind } from './chaos-plan.js';
+import { describeOp, EXCLUSIVE_VOLUMES, NODES, planChaos, SHARED_VOLUMES, type ChaosOp, type FaultKind, type PluginKind } from './chaos-plan.js';
 import {
   checkExclusiveAttachIntervals,
   checkHoldersMatchTasks,
@@ -534,10 +534,10 @@ export class ChaosCluster {
       for (const s of this.sidecars.filter((x) => x !== undefined && x.volume === volume)) {
         out.push(`  #${s.index} ${s.task} started ${rel(s.startedAt)} ready ${rel(s.readyAt)} exited ${rel(s.exitedAt)} (${s.signal ?? s.exitCode ?? 'running'})`);
         for (const line of s.child.output.stderr.split('\n')) {
-          if (!/"level":(40|50|60)/.test(line)) continue;
+          if (!line.startsWith('{') || /"level":"(trace|debug)"|http endpoints|"msg":"volume state/.test(line)) continue;
           try {
-            const parsed = JSON.parse(line) as { time: string; msg: string; err?: unknown };
-            out.push(`    ${rel(Date.parse(parsed.time))} ${parsed.msg}${parsed.err ? ` (${JSON.stringify(parsed.err).slice(0, 200)})` : ''}`);
+            const parsed = JSON.parse(line) as { time: string; msg: string; err?: unknown; level: string };
+            out.push(`    ${rel(Date.parse(parsed.time))} ${parsed.level} ${parsed.msg}${parsed.err ? ` (${JSON.stringify(parsed.err).slice(0, 240)})` : ''}`);
           } catch {
             out.push(`    ${line.slice(0, 200)}`);
           }
@@ -554,6 +554,7 @@ export class ChaosCluster {
       if (s === undefined) continue;
       const key = s.exitedAt === undefined ? 'running' : s.signal ? s.signal : `exit ${s.exitCode}`;
       out[key] = (out[key] ?? 0) + 1;
+      if (s.readyAt !== undefined) out['became ready'] = (out['became ready'] ?? 0) + 1;
     }
     return out;
   }
@@ -599,15 +600,16 @@ async function waitForSocket(child: DvdiChild, socket: string): Promise<void> {
 export interface RunOptions {
   seed: number;
   ops: number;
-  /** Pause between operations (ms, drawn from the plan's own PRNG is not needed: fixed). */
+  /** Pause between operations (ms). */
   gapMs?: number;
   log?: (line: string) => void;
+  skip?: ReadonlySet<FaultKind>;
 }
 
 /** Play one seed's plan on a fresh cluster and check every invariant. */
 export async function runChaos(options: RunOptions): Promise<ChaosResult> {
   const started = Date.now();
-  const plan = planChaos({ seed: options.seed, ops: options.ops, leaseTtlMs: TIMINGS.leaseTtlMs });
+  const plan = planChaos({ seed: options.seed, ops: options.ops, leaseTtlMs: TIMINGS.leaseTtlMs, ...(options.skip ? { skip: options.skip } : {}) });
   const trace: string[] = [];
   const cluster = await ChaosCluster.start(options.seed);
   try {
@@ -618,8 +620,12 @@ export async function runChaos(options: RunOptions): Promise<ChaosResult> {
       await cluster.execute(op);
       await sleep(options.gapMs ?? 120);
     }
+    const opsDone = Date.now();
     const quiescent = await cluster.quiesce();
+    const quiet = Date.now();
     const drained = await cluster.drain();
+    trace.push(`phases: operations ${opsDone - started} ms, quiescence ${quiet - opsDone} ms, drain ${Date.now() - quiet} ms`);
+    options.log?.(trace.at(-1)!);
     const history = cluster.historyViolations();
     const all = [...cluster.violations, ...history, ...quiescent, ...drained];
     const violations = all.filter((v, i) => all.findIndex((o) => o.invariant === v.invariant && o.message === v.message) === i);

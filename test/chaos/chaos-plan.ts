@@ -44,6 +44,29 @@ export interface PlanOptions {
   leaseTtlMs: number;
   /** Most sidecars the plan keeps started-and-not-stopped at once (CPU on 2 cores). */
   maxLive?: number;
+  /** Fault kinds to leave out (for bisecting a failure): each is replaced in place by a sleep
+   * (an empty Redis restart by one with its AOF), so the rest of the plan stays the same. */
+  skip?: ReadonlySet<FaultKind>;
+}
+
+export const FAULT_KINDS = ['sigkill', 'sigstop', 'redis-aof', 'redis-empty', 'plugin-fault', 'plugin-restart', 'proxy', 'reconcile'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+function skipped(op: ChaosOp, skip: ReadonlySet<FaultKind>): ChaosOp {
+  const kind: FaultKind | undefined =
+    op.op === 'kill9' ? 'sigkill'
+    : op.op === 'pause' ? 'sigstop'
+    : op.op === 'redis-restart' ? (op.persistent ? 'redis-aof' : 'redis-empty')
+    : op.op === 'plugin-fault' ? 'plugin-fault'
+    : op.op === 'plugin-restart' ? 'plugin-restart'
+    : op.op === 'proxy-fault' ? 'proxy'
+    : op.op === 'reconcile' ? 'reconcile'
+    : undefined;
+  if (kind === undefined || !skip.has(kind)) return op;
+  if (op.op === 'redis-restart' && !skip.has('redis-aof')) return { ...op, persistent: true };
+  // A skipped SIGKILL still ends the task (gracefully), so the plan's bookkeeping holds.
+  if (op.op === 'kill9') return { op: 'stop', sidecar: op.sidecar };
+  return { op: 'sleep', ms: 100 };
 }
 
 const WEIGHTS: Array<[ChaosOp['op'], number]> = [
@@ -60,6 +83,10 @@ const WEIGHTS: Array<[ChaosOp['op'], number]> = [
   ['sleep', 12],
 ];
 
+/** Operations a sidecar is usually left alone after its start (a process needs about a second
+ * to attach; the operations between take a few hundred milliseconds each). */
+const SETTLE_OPS = 10;
+
 export function planChaos(options: PlanOptions): ChaosOp[] {
   const random = prng(options.seed);
   const maxLive = options.maxLive ?? 8;
@@ -67,6 +94,7 @@ export function planChaos(options: PlanOptions): ChaosOp[] {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const total = WEIGHTS.reduce((sum, [, w]) => sum + w, 0);
   const live: number[] = [];
+  const startedAt = new Map<number, number>();
   let started = 0;
   const ops: ChaosOp[] = [];
   const ttl = options.leaseTtlMs;
@@ -86,12 +114,18 @@ export function planChaos(options: PlanOptions): ChaosOp[] {
       case 'start': {
         const sidecar = started++;
         live.push(sidecar);
+        startedAt.set(sidecar, ops.length);
         ops.push({ op: 'start', sidecar, node: pick(NODES), volume: pick(VOLUMES) });
         break;
       }
       case 'stop':
       case 'kill9': {
-        const sidecar = live.splice(Math.floor(random() * live.length), 1)[0]!;
+        // Mostly sidecars that had a few operations' time to attach: a task killed while its
+        // process starts tests little beyond the preflight.
+        const settled = live.filter((i) => ops.length - startedAt.get(i)! >= SETTLE_OPS);
+        const from = settled.length > 0 && random() < 0.85 ? settled : live;
+        const sidecar = from[Math.floor(random() * from.length)]!;
+        live.splice(live.indexOf(sidecar), 1);
         ops.push({ op: kind, sidecar });
         break;
       }
@@ -128,7 +162,7 @@ export function planChaos(options: PlanOptions): ChaosOp[] {
         break;
     }
   }
-  return ops;
+  return options.skip === undefined || options.skip.size === 0 ? ops : ops.map((op) => skipped(op, options.skip!));
 }
 
 export function describeOp(op: ChaosOp): string {
