@@ -339,41 +339,36 @@ export function markMounted(current: VolumeRecord | undefined, ref: HolderRef, m
   return { volume: current, result: notPerformer(record) };
 }
 
-export function abortMount(current: VolumeRecord | undefined, ref: HolderRef, now: number): Transition<MarkResult> {
+/**
+ * The performer of a node's transition reports it over, so the node goes back to `absent`:
+ * `abortMount` (a mount it could not complete) and `markUnmounted` (an unmount it completed).
+ * Always accepted from the recorded performer, even after its lease ended or was revoked: moving
+ * toward `absent` grants nothing, and it is the truth the performer just established. The next
+ * holder of the node becomes the performer on its next acquire.
+ */
+function finishTransition(current: VolumeRecord | undefined, ref: HolderRef, now: number, from: 'mounting' | 'unmounting'): Transition<MarkResult> {
   const volume = clone(current);
   if (!volume) return { volume: current, result: { kind: 'ok' } };
   const self = findHolder(volume, ref.node, ref.token);
   const record = nodeRecord(volume, ref.node);
-  if (record?.state === 'mounting' && record.performer === ref.token) {
-    // Giving up is always allowed, even after the lease ended: it only moves toward `absent`.
-    // The next holder of the node becomes the performer on its next acquire.
+  if (record?.state === from && record.performer === ref.token) {
     setAbsent(record);
     if (self) removeHolder(volume, self, now);
     tidy(volume);
     return { volume, result: { kind: 'ok' } };
   }
-  // Already aborted (or never registered): nothing held, nothing performed — done.
+  // A retry of a transition already finished (or never registered): nothing held — done.
   if (!self) return { volume: current, result: { kind: 'ok' } };
   if (!isLive(self, now)) return { volume: current, result: { kind: 'lost' } };
   return { volume: current, result: notPerformer(record) };
 }
 
+export function abortMount(current: VolumeRecord | undefined, ref: HolderRef, now: number): Transition<MarkResult> {
+  return finishTransition(current, ref, now, 'mounting');
+}
+
 export function markUnmounted(current: VolumeRecord | undefined, ref: HolderRef, now: number): Transition<MarkResult> {
-  const volume = clone(current);
-  if (!volume) return { volume: current, result: { kind: 'ok' } };
-  const self = findHolder(volume, ref.node, ref.token);
-  const record = nodeRecord(volume, ref.node);
-  if (record?.state === 'unmounting' && record.performer === ref.token) {
-    // Accepted even when the unmounter's lease ended or was revoked: recording that the mount
-    // is gone grants nothing, and it is the truth the assigned performer just established.
-    setAbsent(record);
-    if (self) removeHolder(volume, self, now);
-    tidy(volume);
-    return { volume, result: { kind: 'ok' } };
-  }
-  if (!self) return { volume: current, result: { kind: 'ok' } }; // retry of a completed markUnmounted
-  if (!isLive(self, now)) return { volume: current, result: { kind: 'lost' } };
-  return { volume: current, result: notPerformer(record) };
+  return finishTransition(current, ref, now, 'unmounting');
 }
 
 function notPerformer(record: NodeRecord | undefined): MarkResult {

@@ -14,25 +14,6 @@
 --- @include "clock"
 --- @include "volume-record"
 --- @include "holders"
+--- @include "finish-transition"
 
-local key = KEYS[1]
-local node, token = ARGV[1], ARGV[2]
-local now = nowMs()
-local v = loadVolume(key)
-if v == false then return ERR_BAD_RECORD end
-if not v then return cjson.encode({ kind = 'ok' }) end
-local self = findHolder(v, node, token)
-local rec = nodeRecord(v, node)
-if rec and rec.state == 'unmounting' and rec.performer == token then
-  -- Accepted even after the unmounter's lease ended or was revoked: recording that the mount
-  -- is gone grants nothing, and it is the truth the assigned performer just established.
-  setAbsent(rec)
-  if self then removeHolder(v, self, now) end
-  tidy(v)
-  saveVolume(key, v, now)
-  return cjson.encode({ kind = 'ok' })
-end
--- Retry of a completed markUnmounted.
-if not self then return cjson.encode({ kind = 'ok' }) end
-if not isLive(self, now) then return cjson.encode({ kind = 'lost' }) end
-return cjson.encode(notPerformer(rec))
+return finishTransition(KEYS[1], ARGV[1], ARGV[2], 'unmounting')
