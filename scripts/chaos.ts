@@ -23,7 +23,7 @@ process.once('SIGINT', () => {
 
 try {
   const result = await runChaos({ seed, ops, log: (line) => process.stdout.write(`${line}\n`) });
-  process.stdout.write(`seed ${seed}: ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s\nfaults ${JSON.stringify(result.injected)}\nsidecars ${JSON.stringify(result.exits)}\n`);
+  process.stdout.write(`seed ${seed}: ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases})\nfaults ${JSON.stringify(result.injected)}\nsidecars ${JSON.stringify(result.exits)}\n`);
   if (result.violations.length === 0) {
     process.stdout.write('no invariant violated\n');
   } else {

@@ -68,6 +68,8 @@ export interface ChaosResult {
   seed: number;
   ops: number;
   wallMs: number;
+  /** Wall time of the operations, the quiescence and the drain. */
+  phases: string;
   injected: Record<string, number>;
   exits: Record<string, number>;
   violations: Violation[];
@@ -618,7 +620,7 @@ export async function runChaos(options: RunOptions): Promise<ChaosResult> {
       trace.push(line);
       options.log?.(line);
       await cluster.execute(op);
-      await sleep(options.gapMs ?? 120);
+      await sleep(options.gapMs ?? 50);
     }
     const opsDone = Date.now();
     const quiescent = await cluster.quiesce();
@@ -630,7 +632,7 @@ export async function runChaos(options: RunOptions): Promise<ChaosResult> {
     const all = [...cluster.violations, ...history, ...quiescent, ...drained];
     const violations = all.filter((v, i) => all.findIndex((o) => o.invariant === v.invariant && o.message === v.message) === i);
     const diagnostics = violations.length > 0 ? cluster.diagnostics(violations, started) : [];
-    return { seed: options.seed, ops: plan.length, wallMs: Date.now() - started, injected: { ...cluster.injected }, exits: cluster.exits(), violations, trace, diagnostics };
+    return { seed: options.seed, ops: plan.length, wallMs: Date.now() - started, phases: trace.at(-1)!, injected: { ...cluster.injected }, exits: cluster.exits(), violations, trace, diagnostics };
   } finally {
     await cluster.teardown();
   }

@@ -85,7 +85,7 @@ const WEIGHTS: Array<[ChaosOp['op'], number]> = [
 
 /** Operations a sidecar is usually left alone after its start (a process needs about a second
  * to attach; the operations between take a few hundred milliseconds each). */
-const SETTLE_OPS = 10;
+const SETTLE_OPS = 20;
 
 export function planChaos(options: PlanOptions): ChaosOp[] {
   const random = prng(options.seed);
@@ -123,7 +123,7 @@ export function planChaos(options: PlanOptions): ChaosOp[] {
         // Mostly sidecars that had a few operations' time to attach: a task killed while its
         // process starts tests little beyond the preflight.
         const settled = live.filter((i) => ops.length - startedAt.get(i)! >= SETTLE_OPS);
-        const from = settled.length > 0 && random() < 0.85 ? settled : live;
+        const from = settled.length > 0 && random() < 0.9 ? settled : live;
         const sidecar = from[Math.floor(random() * from.length)]!;
         live.splice(live.indexOf(sidecar), 1);
         ops.push({ op: kind, sidecar });
@@ -134,7 +134,7 @@ export function planChaos(options: PlanOptions): ChaosOp[] {
         ops.push({ op: 'pause', sidecar: pick(live), ms: ttl + int(200, ttl) });
         break;
       case 'redis-restart':
-        ops.push({ op: 'redis-restart', persistent: random() < 0.5, downMs: int(100, 2 * ttl) });
+        ops.push({ op: 'redis-restart', persistent: random() < 0.5, downMs: int(100, ttl + 500) });
         break;
       case 'plugin-fault': {
         const r = random();
@@ -158,7 +158,7 @@ export function planChaos(options: PlanOptions): ChaosOp[] {
         ops.push({ op: 'check' });
         break;
       case 'sleep':
-        ops.push({ op: 'sleep', ms: int(100, 700) });
+        ops.push({ op: 'sleep', ms: int(100, 500) });
         break;
     }
   }

@@ -29,7 +29,7 @@ for (const seed of seeds) {
     t.timeout(300_000);
     const result = await runChaos({ seed, ops, skip, ...(process.env.CHAOS_VERBOSE ? { log: (line: string) => t.log(line) } : {}) });
     const reproduce = `CHAOS_SEED=${seed} CHAOS_OPS=${ops}${skip.size > 0 ? ` CHAOS_SKIP=${[...skip].join(',')}` : ''} npx ava test/chaos/chaos.test.ts`;
-    t.log(`seed ${seed}: ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s; faults ${JSON.stringify(result.injected)}; sidecar exits ${JSON.stringify(result.exits)}`);
+    t.log(`seed ${seed}: ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases}); faults ${JSON.stringify(result.injected)}; sidecar exits ${JSON.stringify(result.exits)}`);
     if (result.violations.length > 0) {
       const tracePath = join(tmpdir(), `dvdi-chaos-${seed}.trace`);
       await writeTrace(tracePath, result);
