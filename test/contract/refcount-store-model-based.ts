@@ -549,10 +549,12 @@ async function interleavedRun(s: fc.Scheduler, world: ModelWorld, mode: AccessMo
       if (got.kind === 'wait' || got.kind === 'held' || got.kind === 'mode-conflict' || got.kind === 'quarantine') {
         // Gave up waiting (or, impossibly, lost the registration): leave and stop.
         if (got.kind !== 'wait') fail(`${token}: a registered poll answered ${got.kind}`);
+        // The interval ends when the release is *called*: with real I/O another node's answer
+        // may be delivered before this one although the store applied this release first.
+        intervals.push({ node, token, from, to: ++clock });
         const left = await call(node, `release ${token} (give up)`, (st) => st.release(at));
         if (left.kind !== 'released') fail(`${token}: giving up while waiting answered ${left.kind}`);
         L.holders -= 1;
-        intervals.push({ node, token, from, to: ++clock });
         return;
       }
       if (got.kind === 'mount') {
@@ -562,11 +564,12 @@ async function interleavedRun(s: fc.Scheduler, world: ModelWorld, mode: AccessMo
         L.performing = token;
         if (p.abort && !aborted) {
           aborted = true;
+          // Ends when abortMount is called, not answered (see the give-up case above).
+          intervals.push({ node, token, from, to: ++clock });
           const done = await call(node, `abortMount ${token}`, (st) => st.abortMount(at));
           if (done.kind !== 'ok') fail(`${token}: abortMount answered ${done.kind}`);
           L.performing = undefined;
           L.holders -= 1;
-          intervals.push({ node, token, from, to: ++clock });
           continue;
         }
         const done = await call(node, `markMounted ${token}`, (st) => st.markMounted(at, mountpointOf(node)));
