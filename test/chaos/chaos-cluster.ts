@@ -62,6 +62,8 @@ interface SimNode {
   shared: { child: DvdiChild; args: string[]; socket: string; journal: string; root: string };
   faultTimer?: NodeJS.Timeout;
   proxyTimer?: NodeJS.Timeout;
+  /** A restart in progress per plugin (the next one waits for it). */
+  pluginBusy: Record<PluginKind, Promise<void>>;
 }
 
 export interface ChaosResult {
@@ -99,6 +101,7 @@ export class ChaosCluster {
   private observer?: RedisRefcountStore;
   private raw?: Redis;
   private polling = false;
+  private redisBusy: Promise<void> = Promise.resolve();
   private pollLoop?: Promise<void>;
   private torndown?: Promise<void>;
 
@@ -160,7 +163,7 @@ export class ChaosCluster {
     const socket = join(rig.pluginDirs, `${this.sharedDriver}.sock`);
     const journal = join(rig.temp.dir, 'journal-shared.jsonl');
     const args = ['plugin', '--name', this.sharedDriver, '--backend', 'dir', '--root', root, '--socket', socket, '--journal', journal, '--node', name, '--faults', join(rig.temp.dir, 'faults.json')];
-    const node: SimNode = { name, rig, proxy, shared: { child: startDvdi(args), args, socket, journal, root } };
+    const node: SimNode = { name, rig, proxy, shared: { child: startDvdi(args), args, socket, journal, root }, pluginBusy: { pool: Promise.resolve(), shared: Promise.resolve() } };
     try {
       await waitForSocket(node.shared.child, socket);
     } catch (error) {
@@ -347,15 +350,21 @@ export class ChaosCluster {
         return;
       }
       case 'redis-restart': {
+        // The restart runs in the background (later operations meet a Redis that is down);
+        // a second restart first waits for the one in progress.
+        await this.redisBusy;
         this.count(op.persistent ? 'redis kill -9 + restart (AOF)' : 'redis kill -9 + restart empty');
         await this.redis.kill9();
         if (!op.persistent) {
           await rm(this.aofDir, { recursive: true, force: true });
           await mkdir(this.aofDir);
         }
-        await sleep(op.downMs);
-        await this.redis.restart();
-        if (!op.persistent) this.dataLosses.push(Date.now());
+        this.redisBusy = (async () => {
+          await sleep(op.downMs);
+          await this.redis.restart();
+          if (!op.persistent) this.dataLosses.push(Date.now());
+        })().catch(() => undefined);
+        this.track(this.redisBusy);
         return;
       }
       case 'plugin-fault': {
@@ -368,7 +377,10 @@ export class ChaosCluster {
       }
       case 'plugin-restart': {
         this.count(`plugin ${op.signal === 'SIGKILL' ? 'crash' : 'stop'} + restart`);
-        await this.restartPlugin(this.node(op.node), op.plugin, op.signal);
+        const node = this.node(op.node);
+        await node.pluginBusy[op.plugin];
+        node.pluginBusy[op.plugin] = this.restartPlugin(node, op.plugin, op.signal).catch(() => undefined);
+        this.track(node.pluginBusy[op.plugin]);
         return;
       }
       case 'proxy-fault': {
@@ -417,6 +429,8 @@ export class ChaosCluster {
   /** Stop injecting: heal every fault, thaw every paused sidecar, make sure Redis and plugins run. */
   async heal(): Promise<void> {
     for (const timer of [...this.timers]) this.cancel(timer);
+    await this.redisBusy;
+    for (const node of this.nodes) await Promise.all([node.pluginBusy.pool, node.pluginBusy.shared]);
     for (const node of this.nodes) {
       node.proxy.setMode({ kind: 'pass' });
       await node.rig.setFaults({});
