@@ -37,7 +37,9 @@ test.after.always(async () => {
 
 test(`kill -9 of the second sidecar ${ROUNDS} times never corrupts the embedded store (seed ${SEED})`, async (t) => {
   const random = prng(SEED);
-  const fast = { DVDI_LEASE_TTL_MS: '1000', DVDI_RECONCILE_CRON: '* * * * * *', DVDI_VOLUME_NAME: 'k9vol' };
+  // A 3 s lease: short enough to reap the dead quickly, long enough that the survivor's renewals
+  // (every second) never miss it on a loaded 2-core machine (it would rightly fence itself).
+  const fast = { DVDI_LEASE_TTL_MS: '3000', DVDI_RECONCILE_CRON: '* * * * * *', DVDI_VOLUME_NAME: 'k9vol' };
   const survivor = await node.sidecar({ ...fast, DVDI_TASK_ID: 'survivor' });
   await survivor.waitReady();
   const statePath = join(node.root, '.dvdi', 'state.json');
@@ -53,6 +55,7 @@ test(`kill -9 of the second sidecar ${ROUNDS} times never corrupts the embedded 
     JSON.parse(await readFile(statePath, 'utf8')); // parses: never torn
     const view = await store.inspect({ driver: node.driver, name: 'k9vol' }); // validates (zod)
     t.truthy(view, `round ${round} (killed after ${delayMs} ms): the volume record is there`);
+    if (survivor.child.exitCode !== null) t.fail(`round ${round}: the survivor exited ${survivor.child.exitCode}:\n${survivor.child.output.stderr.split('\n').slice(-12).join('\n')}`);
     t.is((await fetch(`${survivor.url}/readyz`)).status, 200, `round ${round}: the survivor stays ready`);
   }
 
