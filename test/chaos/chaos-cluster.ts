@@ -634,7 +634,7 @@ export async function runChaos(options: RunOptions): Promise<ChaosResult> {
       trace.push(line);
       options.log?.(line);
       await cluster.execute(op);
-      await sleep(options.gapMs ?? 50);
+      await sleep(options.gapMs ?? 100);
     }
     const opsDone = Date.now();
     const quiescent = await cluster.quiesce();

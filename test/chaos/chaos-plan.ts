@@ -85,7 +85,7 @@ const WEIGHTS: Array<[ChaosOp['op'], number]> = [
 
 /** Operations a sidecar is usually left alone after its start (a process needs about a second
  * to attach; the operations between take a few hundred milliseconds each). */
-const SETTLE_OPS = 20;
+const SETTLE_OPS = 35;
 
 export function planChaos(options: PlanOptions): ChaosOp[] {
   const random = prng(options.seed);
