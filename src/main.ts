@@ -19,13 +19,13 @@ import { DirectoryPluginResolver } from './driver/plugin-discovery.js';
 import { VolumeDriverRegistry } from './driver/volume-driver-registry.js';
 import { startHttpServer } from './http/http-server.js';
 import type { LeaseLostError } from './lifecycle/lifecycle-errors.js';
-import type { DriverRegistryPort, MounterPort } from './lifecycle/ports.js';
+import type { DriverRegistryPort, MounterPort, MountLedgerPort } from './lifecycle/ports.js';
 import { TaskVolumes } from './lifecycle/task-volumes.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics/sidecar-metrics.js';
 import { LinuxMounter } from './mounter/linux-mounter.js';
 import { EmbeddedRefcountStore } from './refcount/embedded-refcount-store.js';
 import { STORE_CONNECT_BUDGET_MS, storeAnswers } from './refcount/store-connect.js';
-import { orphanMemoryFile, sweepLockFile } from './reconcile/node-files.js';
+import { mountLedgerFiles, orphanMemoryFile, sweepLockFile } from './reconcile/node-files.js';
 import { scheduleReconciler, type RunningSchedule } from './reconcile/reconcile-schedule.js';
 import { reconcileOnce, type SweepDeps } from './reconcile/reconcile-sweep.js';
 import type { RefcountStore } from './refcount/refcount-store.js';
@@ -75,6 +75,11 @@ export async function createStore(config: Config, realRoot: string, logger: Logg
   return new EmbeddedRefcountStore({ dir: join(realRoot, EMBEDDED_STATE_DIR), clock: systemClock, logger: logger.child({ module: 'store' }) });
 }
 
+/** The node's mount ledger (files under ROOT/.dvdi/mounts), shared by sidecars and the sweep. */
+export function mountLedger(realRoot: string): MountLedgerPort {
+  return mountLedgerFiles(join(realRoot, EMBEDDED_STATE_DIR), systemClock);
+}
+
 /** The reconciler's dependencies on this node (shared by the sidecar and `dvdi reconcile`). */
 export function buildSweepDeps(parts: {
   config: Config;
@@ -96,9 +101,12 @@ export function buildSweepDeps(parts: {
       listBinds: () => mounter.listBinds(realRoot),
       volumePath: (name) => mounter.volumePath(realRoot, name),
       unmountLazy: (target) => mounter.unmountLazy(target),
+      listProbes: () => mounter.listProbes(realRoot),
+      removeProbe: (path) => mounter.removeProbe(realRoot, path),
     },
     lock: sweepLockFile(stateDir, log),
     orphans: orphanMemoryFile(stateDir),
+    ledger: mountLedger(realRoot),
     leaseTtlMs: config.leaseTtlMs,
     clock: systemClock,
     logger: log,
@@ -200,6 +208,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
       mountTimeoutMs: config.mountTimeoutMs,
       store,
       drivers,
+      ledger: mountLedger(realRoot),
       mounter: mounterPort,
       clock: systemClock,
       logger: logger.child({ module: 'lifecycle' }),
@@ -238,8 +247,10 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
     } catch (error) {
       leases.abort();
       await keeper;
-      if (error instanceof AbortedError && shutdownSignal !== undefined) {
-        logger.info('shutdown while attaching: every completed step was undone');
+      if (shutdownSignal !== undefined) {
+        // Whatever the in-flight step answered to being cut short (AbortedError, an aborted
+        // driver call), the attach undid every completed step: a requested shutdown is clean.
+        logger.info({ err: describeError(error) }, 'shutdown while attaching: every completed step was undone');
         return ExitCode.Ok;
       }
       if (lost !== undefined) throw lost;

@@ -17,14 +17,18 @@ export interface VolumeRequest {
 
 /** What the lifecycle asks of a volume plugin (one per driver name). */
 export interface VolumeDriverPort {
-  /** undefined when the plugin does not know the volume; anything else means it exists. */
-  get(name: string): Promise<unknown>;
-  create(name: string, opts: Readonly<Record<string, string>>): Promise<void>;
+  /** undefined when the plugin does not know the volume; anything else means it exists.
+   * `signal` cuts the call short (shutdown while attaching). */
+  get(name: string, options?: { signal?: AbortSignal }): Promise<unknown>;
+  create(name: string, opts: Readonly<Record<string, string>>, options?: { signal?: AbortSignal }): Promise<void>;
   /** Returns the plugin's mountpoint on this host. `preempt`: ask the driver to take the
-   * volume from another node (the storage control plane is the hard fence). */
-  mount(name: string, id: string, options?: { preempt?: boolean }): Promise<string>;
+   * volume from another node (the storage control plane is the hard fence). An aborted Mount is
+   * as uncertain as a timed-out one: it may still complete in the plugin. */
+  mount(name: string, id: string, options?: { preempt?: boolean; signal?: AbortSignal }): Promise<string>;
   /** Unknown IDs succeed. */
   unmount(name: string, id: string): Promise<void>;
+  /** The plugin's mountpoint while it has the volume mounted, else undefined. */
+  path(name: string): Promise<string | undefined>;
 }
 
 export interface DriverRegistryPort {
@@ -41,4 +45,24 @@ export interface MounterPort {
   bind(source: string, target: string, options: { readOnly: boolean }): Promise<unknown>;
   /** umount --lazy until nothing is mounted at target; not mounted = success. */
   unmountLazy(target: string): Promise<unknown>;
+}
+
+/** One driver Mount this node performed, by its ID (the performer's lease token). */
+export interface LedgerEntry {
+  driver: string;
+  name: string;
+  mountId: string;
+}
+
+/**
+ * The node's own record of the driver Mounts it performed, kept outside the store: written
+ * before the driver is called, forgotten once the Unmount of that ID is known to have taken
+ * effect. It survives what the store may not (Redis losing its data) and what the store cannot
+ * see (a Mount that completes in the plugin after the sidecar gave up on it), so the reconciler
+ * can still send the Unmount that keeps the plugin's count right.
+ */
+export interface MountLedgerPort {
+  record(entry: LedgerEntry): Promise<void>;
+  forget(entry: LedgerEntry): Promise<void>;
+  list(): Promise<Array<LedgerEntry & { recordedAt: number }>>;
 }

@@ -17,7 +17,7 @@ import {
   VolumeHeldError,
   VolumeMissingError,
 } from './lifecycle-errors.js';
-import type { DriverRegistryPort, MounterPort, VolumeRequest } from './ports.js';
+import type { DriverRegistryPort, MountLedgerPort, MounterPort, VolumeRequest } from './ports.js';
 
 export type VolumeState = 'acquiring' | 'waiting' | 'mounting' | 'ready' | 'releasing' | 'released' | 'fenced' | 'failed';
 
@@ -51,6 +51,8 @@ export interface TaskVolumesOptions {
   clock: Clock;
   logger: Logger;
   metrics?: SidecarMetrics;
+  /** The node's own record of driver Mounts (see MountLedgerPort); none in unit tests. */
+  ledger?: MountLedgerPort;
   /** Poll interval bounds while waiting for another holder (ms; default 100 doubling to 250). */
   pollInitialMs?: number;
   pollMaxMs?: number;
@@ -71,7 +73,8 @@ export interface VolumeStatus {
   nodes?: Array<{ node: string; state: string }>;
 }
 
-const DRIVER_TIMEOUT_CODE = 'DVDI_DRIVER_TIMEOUT';
+/** Driver errors after which a Mount may or may not have happened in the plugin. */
+const UNCERTAIN_MOUNT_CODES = new Set(['DVDI_DRIVER_TIMEOUT', 'DVDI_DRIVER_ABORTED']);
 
 export class TaskVolumes {
   private readonly volumes: TrackedVolume[] = [];
@@ -317,7 +320,13 @@ export class TaskVolumes {
         this.options.metrics?.storeUp.set({ backend: store.backend }, 1);
       } catch (error) {
         this.options.metrics?.storeUp.set({ backend: store.backend }, 0);
-        throw new StoreUnavailableError(store.backend, 'acquire', request.name, error);
+        // A new claim fails closed, but only after the acquire timeout: a store that is
+        // reconnecting (or failing over) gets the same patience as a volume held elsewhere.
+        if (clock.monotonic() - started >= acquireTimeoutMs) throw new StoreUnavailableError(store.backend, 'acquire', request.name, error);
+        log.warn({ err: describeError(error) }, 'store unavailable while acquiring; retrying until the acquire timeout');
+        await clock.sleep(Math.max(10, Math.min(delay, acquireTimeoutMs - (clock.monotonic() - started))), signal);
+        delay = Math.min(delay * 2, maxDelay);
+        continue;
       }
       const waited = clock.monotonic() - started;
       switch (result.kind) {
@@ -374,25 +383,38 @@ export class TaskVolumes {
         log.warn({ staleMountId }, 'taking over from a dead performer; releasing its mount ID first');
         await driver.unmount(request.name, staleMountId);
       }
-      const existing = await driver.get(request.name);
+      // Get and Create can be cut short by shutdown: nothing is mounted yet, nothing to undo.
+      const existing = await driver.get(request.name, { signal });
       if (existing === undefined) {
         if (request.explicitCreate) throw new VolumeMissingError(request.name, request.driver);
         log.info({ optionKeys: Object.keys(request.opts) }, 'creating volume');
-        await driver.create(request.name, request.opts);
+        await driver.create(request.name, request.opts, { signal });
       }
       if (signal.aborted) throw new AbortedError(`mount of volume ${request.name}`);
+      const entry = { driver: request.driver, name: request.name, mountId: ref.token };
+      await this.options.ledger?.record(entry);
       let mountpoint: string;
       try {
-        mountpoint = await driver.mount(request.name, ref.token, request.preempt ? { preempt: true } : undefined);
+        mountpoint = await driver.mount(request.name, ref.token, { signal, ...(request.preempt ? { preempt: true } : {}) });
       } catch (error) {
-        // A timed-out Mount may still complete in the plugin: Unmount our ID to keep its count
-        // right. A refused Mount gets no Unmount (moby#22564).
-        if (error instanceof DvdiError && error.code === DRIVER_TIMEOUT_CODE) {
+        if (error instanceof DvdiError && UNCERTAIN_MOUNT_CODES.has(error.code)) {
+          // A timed-out (or abandoned) Mount may still complete in the plugin, even after this
+          // Unmount: the ledger entry stays, so the reconciler sends the Unmount again later
+          // until the plugin's Path shows nothing mounted.
           undo.push({ what: 'driver Unmount after Mount timeout', run: () => driver.unmount(request.name, ref.token) });
+        } else {
+          // A refused Mount gets no Unmount (moby#22564), and there is nothing to remember.
+          await this.options.ledger?.forget(entry);
         }
         throw error;
       }
-      undo.push({ what: 'driver Unmount', run: () => driver.unmount(request.name, ref.token) });
+      undo.push({
+        what: 'driver Unmount',
+        run: async () => {
+          await driver.unmount(request.name, ref.token);
+          await this.options.ledger?.forget(entry);
+        },
+      });
       if (signal.aborted) throw new AbortedError(`mount of volume ${request.name}`);
       await this.options.mounter.bind(mountpoint, hostPath, { readOnly: request.readOnly });
       undo.push({ what: 'lazy unmount of the bind', run: () => this.options.mounter.unmountLazy(hostPath) });
@@ -452,7 +474,10 @@ export class TaskVolumes {
     if (result.kind === 'unmount') {
       try {
         await this.options.mounter.unmountLazy(hostPath);
-        if (result.mountId !== undefined) await this.options.drivers.driver(request.driver).unmount(request.name, result.mountId);
+        if (result.mountId !== undefined) {
+          await this.options.drivers.driver(request.driver).unmount(request.name, result.mountId);
+          await this.options.ledger?.forget({ driver: request.driver, name: request.name, mountId: result.mountId });
+        }
         await store.markUnmounted(ref);
         metrics?.unmountDuration.observe({ driver: request.driver, outcome: 'ok' }, (clock.monotonic() - started) / 1000);
         this.options.logger.info({ volume: request.name, hostPath }, 'last user on this node: volume unmounted');
@@ -512,7 +537,10 @@ export class TaskVolumes {
       return;
     }
     await this.options.mounter.unmountLazy(hostPath);
-    if (claim.mountId !== undefined) await this.options.drivers.driver(request.driver).unmount(request.name, claim.mountId);
+    if (claim.mountId !== undefined) {
+      await this.options.drivers.driver(request.driver).unmount(request.name, claim.mountId);
+      await this.options.ledger?.forget({ driver: request.driver, name: request.name, mountId: claim.mountId });
+    }
     await this.options.store.markUnmounted(ref);
     this.options.logger.warn({ volume: request.name, hostPath }, 'fenced: bind detached and driver Unmount sent');
   }

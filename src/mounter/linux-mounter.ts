@@ -35,6 +35,8 @@ export interface LinuxMounterOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** Name prefix of the preflight's probe directories under the mount root. */
+const PROBE_PREFIX = '.dvdi-probe-';
 
 function errnoOf(error: unknown): string | undefined {
   return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
@@ -209,6 +211,33 @@ export class LinuxMounter implements Mounter {
     return bindsUnder(await this.mountInfo(), real);
   }
 
+  /**
+   * Probe binds (`ROOT/.dvdi-probe-*`) still mounted: a preflight killed between its probe mount
+   * and the undo leaves one behind. The reconciler removes those older than a lease TTL.
+   */
+  async listProbes(root: string): Promise<string[]> {
+    const real = await this.preparedRoot(posix.resolve(root));
+    const prefix = posix.join(real, PROBE_PREFIX);
+    return [...new Set((await this.mountInfo()).map((m) => m.mountPoint).filter((mp) => mp.startsWith(prefix) && posix.dirname(mp) === real))];
+  }
+
+  /** Lazily unmount a leftover probe bind and remove its directory (probes only, under ROOT). */
+  async removeProbe(root: string, path: string): Promise<void> {
+    const real = await this.preparedRoot(posix.resolve(root));
+    const target = posix.resolve(path);
+    if (posix.dirname(target) !== real || !posix.basename(target).startsWith(PROBE_PREFIX)) {
+      throw new MounterError(MounterErrorCode.PathUnsafe, target, `${target} is not a probe directory directly under ${real}`);
+    }
+    for (let round = 0; round < this.maxUnmountRounds && mountsAt(await this.mountInfo(), target).length > 0; round++) {
+      try {
+        await run('umount', ['--lazy', '--', target], { timeoutMs: this.timeoutMs });
+      } catch (error) {
+        throw this.commandFailure(error, MounterErrorCode.UnmountFailed, target, `unmount the leftover probe ${target}`);
+      }
+    }
+    await rmdir(target).catch(() => undefined);
+  }
+
   async isMounted(target: string): Promise<boolean> {
     const absolute = posix.resolve(target);
     let parent: string;
@@ -254,7 +283,7 @@ export class LinuxMounter implements Mounter {
 
   /** A bind of an empty directory onto itself under the root, undone at once: can we mount here? */
   private async probe(realRoot: string): Promise<void> {
-    const probe = posix.join(realRoot, `.dvdi-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const probe = posix.join(realRoot, `${PROBE_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
     await mkdir(probe, { mode: 0o700 });
     try {
       await this.mountCommand(['--bind', '--', probe, probe], probe, `probe-mount under ${realRoot}`);

@@ -54,4 +54,8 @@ export interface Mounter {
   /** Every bind directly at ROOT/<name>, one entry per name. */
   listBinds(root: string): Promise<BindMount[]>;
   isMounted(target: string): Promise<boolean>;
+  /** Leftover preflight probe binds (`ROOT/.dvdi-probe-*`) still mounted. */
+  listProbes(root: string): Promise<string[]>;
+  /** Unmount and remove one leftover probe (refuses anything that is not a probe under ROOT). */
+  removeProbe(root: string, path: string): Promise<void>;
 }

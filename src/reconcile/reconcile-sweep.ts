@@ -12,9 +12,9 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../common/clock.js';
 import { describeError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { DriverRegistryPort } from '../lifecycle/ports.js';
+import type { DriverRegistryPort, MountLedgerPort } from '../lifecycle/ports.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
-import type { RefcountStore, VolumeKey } from '../refcount/refcount-store.js';
+import type { RefcountStore, VolumeKey, VolumeView } from '../refcount/refcount-store.js';
 
 /** What the sweep needs of the mounter. */
 export interface SweepMounterPort {
@@ -22,6 +22,9 @@ export interface SweepMounterPort {
   listBinds(): Promise<Array<{ name: string; path: string }>>;
   volumePath(name: string): Promise<string>;
   unmountLazy(target: string): Promise<unknown>;
+  /** Leftover preflight probes (`ROOT/.dvdi-probe-*`) still mounted, and their removal. */
+  listProbes(): Promise<string[]>;
+  removeProbe(path: string): Promise<void>;
 }
 
 /** The per-node sweep lock: `tryAcquire` answers undefined when another sweep holds it. */
@@ -46,6 +49,8 @@ export interface SweepDeps {
   clock: Clock;
   logger: Logger;
   metrics?: SidecarMetrics;
+  /** The node's record of driver Mounts; the sweep re-sends Unmounts the store cannot explain. */
+  ledger?: MountLedgerPort;
 }
 
 export interface SweepReport {
@@ -57,11 +62,15 @@ export interface SweepReport {
   orphans: string[];
   /** Unexplained binds seen but still within their grace. */
   pendingOrphans: string[];
+  /** Leftover preflight probes removed. */
+  probes: string[];
+  /** Driver Mounts from the node's ledger that no store record explained, Unmounted again. */
+  ledgerUnmounts: Array<{ driver: string; name: string; mountId: string; stillMounted: boolean }>;
   errors: Array<{ what: string; error: string }>;
 }
 
 export async function reconcileOnce(deps: SweepDeps): Promise<SweepReport> {
-  const report: SweepReport = { skipped: false, reaped: [], unmounted: [], orphans: [], pendingOrphans: [], errors: [] };
+  const report: SweepReport = { skipped: false, reaped: [], unmounted: [], orphans: [], pendingOrphans: [], probes: [], ledgerUnmounts: [], errors: [] };
   const lock = await deps.lock.tryAcquire().catch((error: unknown) => {
     report.errors.push({ what: 'sweep lock', error: describeError(error) });
     return undefined;
@@ -77,9 +86,9 @@ export async function reconcileOnce(deps: SweepDeps): Promise<SweepReport> {
     await lock.release().catch((error: unknown) => report.errors.push({ what: 'sweep lock release', error: describeError(error) }));
   }
   deps.metrics?.reconcileRuns.inc({ outcome: report.errors.length > 0 ? 'error' : 'ok' });
-  if (report.unmounted.length > 0 || report.orphans.length > 0 || report.errors.length > 0) {
+  if (report.unmounted.length > 0 || report.orphans.length > 0 || report.probes.length > 0 || report.ledgerUnmounts.length > 0 || report.errors.length > 0) {
     deps.logger.info(
-      { reaped: report.reaped.length, unmounted: report.unmounted.map((v) => v.name), orphans: report.orphans, errors: report.errors },
+      { reaped: report.reaped.length, unmounted: report.unmounted.map((v) => v.name), orphans: report.orphans, probes: report.probes, ledgerUnmounts: report.ledgerUnmounts, errors: report.errors },
       'reconcile sweep done',
     );
   } else {
@@ -107,26 +116,32 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
     }
   }
 
-  // Orphan binds need a store that answered: with no answer nothing is known, so nothing goes.
+  // Everything below needs a store that answered: with no answer nothing is known, so nothing goes.
   if (!storeAnswered) return;
-  let explained: Set<string>;
+  let views: VolumeView[];
   try {
-    explained = new Set(
-      (await store.list()).filter((v) => v.nodes.some((n) => n.node === node && n.state !== 'absent')).map((v) => v.name),
-    );
+    views = await store.list();
   } catch (error) {
     report.errors.push({ what: 'list', error: describeError(error) });
     return;
   }
+  const mine = (v: VolumeView) => v.nodes.find((n) => n.node === node && n.state !== 'absent');
+  const explained = new Set(views.filter((v) => mine(v) !== undefined).map((v) => v.name));
   const binds = await deps.mounter.listBinds();
   const firstSeen = await deps.orphans.load();
   const now = deps.clock.now();
   const next: Record<string, number> = {};
+  /** True once `key` has stayed unexplained for a lease TTL (remembered across sweeps). */
+  const graceOver = (key: string): boolean => {
+    const since = firstSeen[key] ?? now;
+    if (now - since >= deps.leaseTtlMs) return true;
+    next[key] = since;
+    return false;
+  };
+
   for (const bind of binds) {
     if (explained.has(bind.name)) continue;
-    const since = firstSeen[bind.name] ?? now;
-    if (now - since < deps.leaseTtlMs) {
-      next[bind.name] = since;
+    if (!graceOver(bind.name)) {
       report.pendingOrphans.push(bind.name);
       continue;
     }
@@ -134,10 +149,55 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
       await deps.mounter.unmountLazy(bind.path);
       report.orphans.push(bind.name);
       deps.metrics?.reconcileOrphans.inc();
-      logger.warn({ bind: bind.path, unexplainedForMs: now - since }, 'orphan bind under the mount root unmounted (no store record explains it)');
+      logger.warn({ bind: bind.path }, 'orphan bind under the mount root unmounted (no store record explains it)');
     } catch (error) {
-      next[bind.name] = since;
+      next[bind.name] = firstSeen[bind.name] ?? now;
       report.errors.push({ what: `orphan ${bind.path}`, error: describeError(error) });
+    }
+  }
+
+  // A preflight lives for milliseconds: a probe bind still there a lease TTL later is a leftover
+  // of a killed sidecar.
+  for (const probe of await deps.mounter.listProbes()) {
+    if (!graceOver(`probe:${probe}`)) continue;
+    try {
+      await deps.mounter.removeProbe(probe);
+      report.probes.push(probe);
+      deps.metrics?.reconcileOrphans.inc();
+      logger.warn({ probe }, 'leftover preflight probe unmounted');
+    } catch (error) {
+      report.errors.push({ what: `probe ${probe}`, error: describeError(error) });
+    }
+  }
+
+  // Driver Mounts the node performed that no store record explains any more (Redis lost the
+  // record, or a Mount completed in the plugin after its sidecar gave up on it): Unmount that ID
+  // again, but only while this node has nothing of the volume mounted (an Unmount then cannot
+  // take anything from a user: per-name counting plugins would otherwise unmount early) and
+  // only after a lease TTL unexplained (a holder re-registers within that). The entry goes when
+  // the plugin's Path shows nothing mounted; until then every sweep sends the Unmount again.
+  for (const entry of (await deps.ledger?.list()) ?? []) {
+    const key = `ledger:${entry.driver}/${entry.name}/${entry.mountId}`;
+    const view = views.find((v) => v.driver === entry.driver && v.name === entry.name);
+    if (view && mine(view) !== undefined) continue; // the store explains it: in use on this node
+    // The grace runs alongside a stray bind's, but the Unmount waits until the bind is gone.
+    const over = now - entry.recordedAt >= deps.leaseTtlMs && graceOver(key);
+    const bindPending = binds.some((b) => b.name === entry.name) && !report.orphans.includes(entry.name);
+    if (!over || bindPending) {
+      if (over) next[key] = firstSeen[key] ?? now;
+      continue;
+    }
+    try {
+      const driver = deps.drivers.driver(entry.driver);
+      await driver.unmount(entry.name, entry.mountId);
+      const stillMounted = (await driver.path(entry.name)) !== undefined;
+      if (!stillMounted) await deps.ledger?.forget(entry);
+      else next[key] = firstSeen[key] ?? now;
+      report.ledgerUnmounts.push({ driver: entry.driver, name: entry.name, mountId: entry.mountId, stillMounted });
+      logger.warn({ volume: entry.name, driver: entry.driver, mountId: entry.mountId, stillMounted }, 'driver Unmount sent for a mount no store record explains');
+    } catch (error) {
+      next[key] = firstSeen[key] ?? now;
+      report.errors.push({ what: `ledger ${entry.driver}/${entry.name}`, error: describeError(error) });
     }
   }
   await deps.orphans.save(next);
@@ -151,7 +211,10 @@ async function takeOverUnmount(deps: SweepDeps, volume: VolumeKey): Promise<bool
   const log = deps.logger.child({ volume: volume.name, driver: volume.driver });
   log.warn({ state: claim.state, mountId: claim.mountId }, 'no live holder on this node: taking over the unmount');
   await deps.mounter.unmountLazy(await deps.mounter.volumePath(volume.name));
-  if (claim.mountId !== undefined) await deps.drivers.driver(volume.driver).unmount(volume.name, claim.mountId);
+  if (claim.mountId !== undefined) {
+    await deps.drivers.driver(volume.driver).unmount(volume.name, claim.mountId);
+    await deps.ledger?.forget({ driver: volume.driver, name: volume.name, mountId: claim.mountId });
+  }
   const marked = await deps.store.markUnmounted(ref);
   if (marked.kind !== 'ok') log.warn({ answer: marked.kind }, 'unmount done but the store did not take markUnmounted');
   return true;

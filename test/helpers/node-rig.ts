@@ -33,7 +33,7 @@ export interface NodeRig {
   /** Replace the plugin's injected faults (needs `faults: true`): {"Mount": {"delayMs": 3000}}. */
   setFaults(faults: Record<string, { delayMs?: number; error?: string; hang?: boolean }>): Promise<void>;
   /** Run `dvdi reconcile` for this node; returns its parsed report and exit code. */
-  reconcile(env?: Record<string, string>): Promise<{ code: number | null; report: { reaped: unknown[]; unmounted: Array<{ name: string }>; orphans: string[]; pendingOrphans: string[]; errors: unknown[]; skipped: boolean } | undefined; stderr: string }>;
+  reconcile(env?: Record<string, string>): Promise<{ code: number | null; report: { reaped: unknown[]; unmounted: Array<{ name: string }>; orphans: string[]; pendingOrphans: string[]; probes: string[]; ledgerUnmounts: Array<{ name: string; mountId: string; stillMounted: boolean }>; errors: unknown[]; skipped: boolean } | undefined; stderr: string }>;
   journal(): JournalLine[];
   /** Stop the plugin process (SIGKILL = a crash, SIGTERM = a clean stop) and start it again with
    * the same arguments (same root, socket, journal, faults file, pool); resolves once it serves. */
