@@ -14,7 +14,9 @@ import { systemClock } from '../../../src/common/clock.js';
 import { silentLogger } from '../../../src/common/logger.js';
 import { readMountInfo } from '../../../src/common/mountinfo.js';
 
-const TTL = 1000;
+// Short enough to keep the file quick, long enough that a live sidecar's renewals (every TTL/3)
+// hold on a loaded 2-core machine: a holder that misses its lease rightly fences itself.
+const TTL = 2000;
 const FAST = { DVDI_LEASE_TTL_MS: String(TTL), DVDI_RECONCILE_CRON: '* * * * * *' };
 
 const rigs: NodeRig[] = [];
@@ -97,8 +99,10 @@ test('a live holder\'s volume is never touched by a sweep', async (t) => {
   await new Promise((r) => setTimeout(r, TTL * 2));
   const result = await node.reconcile(FAST);
   t.is(result.code, 0, result.stderr);
+  t.is(live.child.exitCode, null, `the live holder exited: ${live.child.output.stderr.split('\n').slice(-5).join('\n')}`);
   t.deepEqual(result.report?.unmounted, []);
   t.deepEqual(result.report?.orphans, []);
+  t.deepEqual(result.report?.ledgerUnmounts, []);
   t.true(await node.isMounted(join(node.root, 'alive1')));
   t.is((await live.stop()).code, 0);
 });
