@@ -52,6 +52,10 @@ function driverRegistry(config: Config, logger: Logger, metrics: SidecarMetrics)
     logger,
     mountTimeoutMs: config.mountTimeoutMs,
     unmountTimeoutMs: config.unmountTimeoutMs,
+    // Docker's "1 minute" class (Get, Path, List, Remove, Capabilities, Activate) follows the
+    // unmount limit: one setting, the same 60 s default, and a hung Get during an attach is
+    // bounded by what the operator configured rather than by a constant.
+    callTimeoutMs: config.unmountTimeoutMs,
     onCall: (event) => {
       metrics.driverRequests.inc({ driver: event.driver, method: event.method, outcome: event.outcome });
       metrics.driverRequestDuration.observe({ driver: event.driver, method: event.method }, event.seconds);
@@ -338,6 +342,7 @@ export async function runReconcileCommand(envOverride?: Env): Promise<ExitCodeT>
       logger: logger.child({ module: 'driver' }),
       mountTimeoutMs: config.mountTimeoutMs,
       unmountTimeoutMs: config.unmountTimeoutMs,
+      callTimeoutMs: config.unmountTimeoutMs,
     });
     const report = await reconcileOnce(buildSweepDeps({ config, realRoot, mounter, store, drivers, logger }));
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
