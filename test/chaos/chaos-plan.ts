@@ -4,17 +4,9 @@
 // Sidecars are named by their start index (#k); the plan tracks which ones it has stopped,
 // not which ones exited on their own.
 
-/** mulberry32: a tiny seeded PRNG, enough for schedules (not for anything secret). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/prng.js';
+
+export { prng };
 
 export const NODES = ['node-1', 'node-2', 'node-3'] as const;
 export const EXCLUSIVE_VOLUMES = ['ex1', 'ex2', 'ex3'] as const;

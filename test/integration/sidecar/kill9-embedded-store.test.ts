@@ -8,24 +8,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startNodeRig, type NodeRig } from '../../helpers/node-rig.js';
 import { waitFor } from '../../helpers/cli.js';
+import { prng } from '../../helpers/prng.js';
 import { EmbeddedRefcountStore } from '../../../src/refcount/embedded-refcount-store.js';
 import { systemClock } from '../../../src/common/clock.js';
 import { silentLogger } from '../../../src/common/logger.js';
 
 const ROUNDS = 12;
 const SEED = Number(process.env.KILL9_SEED ?? 20261122);
-
-/** mulberry32: a tiny seeded PRNG so a failing run can be repeated with KILL9_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let node: NodeRig;
 test.before(async () => {
