@@ -144,17 +144,21 @@ export const sentinelsRule: ValueRule<readonly HostPort[]> = {
   },
 };
 
+/** `new URL`, with the rule's own error when the text is not a URL at all. */
+function parseUrl(text: string): URL {
+  try {
+    return new URL(text);
+  } catch {
+    throw new InvalidValue('it is not a URL');
+  }
+}
+
 /** redis:// or rediss:// with a host; a path, when present, is the database number. */
 export const redisUrlRule: ValueRule<string> = {
   accepted: 'redis://[user:password@]host[:port][/db] or rediss://… (TLS)',
   parse(raw) {
     const v = raw.trim();
-    let url: URL;
-    try {
-      url = new URL(v);
-    } catch {
-      throw new InvalidValue('it is not a URL');
-    }
+    const url = parseUrl(v);
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new InvalidValue('the scheme is not redis:// or rediss://');
     if (url.hostname === '') throw new InvalidValue('the host is missing');
     if (url.port !== '' && Number(url.port) === 0) throw new InvalidValue('port 0 is not a Redis port');
@@ -219,12 +223,7 @@ export const dockerHostRule: ValueRule<string> = {
   accepted: 'unix:///absolute/path.sock, tcp://host:port, http(s)://host:port or ssh://[user@]host[:port]',
   parse(raw) {
     const v = raw.trim();
-    let url: URL;
-    try {
-      url = new URL(v);
-    } catch {
-      throw new InvalidValue('it is not a URL');
-    }
+    const url = parseUrl(v);
     if (url.protocol === 'unix:') {
       if (url.host !== '') throw new InvalidValue('unix:// takes an absolute path: unix:///var/run/docker.sock');
       checkAbsolutePath(decodeURIComponent(url.pathname));
