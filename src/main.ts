@@ -415,6 +415,7 @@ export async function runDvdcliCommand(argv: readonly string[], envOverride?: En
     storeRootWithoutPreflight: (root) => realpath(root).catch(() => root),
     createStore,
     createDrivers: (config, logger) => driverRegistry(config, logger, metrics),
+    mountLedger,
     stdout: (text) => new Promise<void>((resolve) => process.stdout.write(text, () => resolve())),
     stderr: (text) => {
       process.stderr.write(text);

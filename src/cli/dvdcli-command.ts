@@ -13,6 +13,7 @@ import { ConfigError, loadSidecarConfig, type Config, type Env } from '../config
 import { InvalidValue, OPTION_KEY_PATTERN, driverNameRule, volumeNameRule } from '../config/value-rules.js';
 import type { VolumeDriverClient } from '../driver/volume-driver-client.js';
 import { NodeClaims, type NodeClaimMounter } from '../lifecycle/node-claim.js';
+import type { MountLedgerPort } from '../lifecycle/ports.js';
 import type { RefcountStore } from '../refcount/refcount-store.js';
 import { STORE_CONNECT_BUDGET_MS, storeAnswers } from '../refcount/store-connect.js';
 import { parseDvdcliArgs, type DvdcliArgs } from './dvdcli-args.js';
@@ -47,6 +48,8 @@ export interface DvdcliDeps {
   storeRootWithoutPreflight(root: string): Promise<string>;
   createStore(config: Config, realRoot: string, logger: Logger): Promise<RefcountStore>;
   createDrivers(config: Config, logger: Logger): { driver(name: string): VolumeDriverClient };
+  /** The node's mount ledger under the (real) mount root, shared with the sidecars' reconciler. */
+  mountLedger?(realRoot: string): MountLedgerPort;
   stdout(text: string): Promise<void>;
   stderr(text: string): void;
 }
@@ -173,6 +176,7 @@ async function execute(args: DvdcliArgs, config: Config, deps: DvdcliDeps, logge
       acquireTimeoutMs: Math.min(config.acquireTimeoutMs, MOUNT_BUDGET_MS / 2),
       clock: systemClock,
       logger: logger.child({ module: 'node-claim' }),
+      ...(deps.mountLedger === undefined ? {} : { ledger: deps.mountLedger(root.realRoot) }),
     });
     switch (args.command) {
       case 'mount': {

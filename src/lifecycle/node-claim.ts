@@ -13,6 +13,7 @@ import { AbortedError, DvdiError, ExitCode, describeError } from '../common/erro
 import type { Logger } from '../common/logger.js';
 import type { AcquireResult, HolderRef, RefcountStore, VolumeKey } from '../refcount/refcount-store.js';
 import { AccessModeConflictError, LeaseLostError, StoreUnavailableError, VolumeHeldError } from './lifecycle-errors.js';
+import type { MountLedgerPort } from './ports.js';
 
 /** The `task` recorded for node-level claims (dvdi status shows it). */
 export const NODE_CLAIM_TASK = 'dvdcli';
@@ -51,6 +52,8 @@ export interface NodeClaimOptions {
   pollMaxMs?: number;
   /** Budget for undo steps after a failure or an abort (they must not outlive the caller's kill). */
   undoTimeoutMs?: number;
+  /** The node's record of driver Mounts, shared with the sidecars and the reconciler. */
+  ledger?: MountLedgerPort;
 }
 
 export interface NodeMountRequest extends VolumeKey {
@@ -297,18 +300,29 @@ export class NodeClaims {
         log.info({ optionKeys: Object.keys(request.opts) }, 'creating volume');
         await driver.create(request.name, request.opts, { signal });
       }
+      const entry = { driver: request.driver, name: request.name, mountId: ref.token };
+      await this.options.ledger?.record(entry);
       let mountpoint: string;
       try {
         mountpoint = await driver.mount(request.name, ref.token, { signal });
       } catch (error) {
         // A Mount that timed out or was cut short may still complete in the plugin: Unmount our
-        // ID to keep its count right. A refused Mount gets no Unmount (moby#22564).
+        // ID now, and the ledger entry stays so the reconciler sends it again later. A refused
+        // Mount gets no Unmount (moby#22564) and leaves nothing to remember.
         if (error instanceof DvdiError && TIMEOUT_CODES.has(error.code)) {
           undo.push({ what: 'driver Unmount after an unfinished Mount', run: (s) => driver.unmount(request.name, ref.token, { signal: s }) });
+        } else {
+          await this.options.ledger?.forget(entry);
         }
         throw error;
       }
-      undo.push({ what: 'driver Unmount', run: (s) => driver.unmount(request.name, ref.token, { signal: s }) });
+      undo.push({
+        what: 'driver Unmount',
+        run: async (s) => {
+          await driver.unmount(request.name, ref.token, { signal: s });
+          await this.options.ledger?.forget(entry);
+        },
+      });
       if (mountpoint === '') throw new DvdiError('DVDI_NO_MOUNTPOINT', `driver ${request.driver} mounted ${request.name} but answered no mount point`, { exitCode: ExitCode.MountFailed });
       const { mounter, bindMode } = this.options;
       if (bindMode && mounter !== undefined) {
@@ -340,7 +354,10 @@ export class NodeClaims {
   private async unmountNode(key: VolumeKey, ref: HolderRef, mountId: string | undefined, signal: AbortSignal): Promise<void> {
     const { mounter } = this.options;
     if (mounter !== undefined) await mounter.unmountLazy(await mounter.volumePath(key.name));
-    if (mountId !== undefined) await this.options.drivers.driver(key.driver).unmount(key.name, mountId, { signal });
+    if (mountId !== undefined) {
+      await this.options.drivers.driver(key.driver).unmount(key.name, mountId, { signal });
+      await this.options.ledger?.forget({ driver: key.driver, name: key.name, mountId });
+    }
     const marked = await this.storeCall('markUnmounted', key.name, () => this.options.store.markUnmounted(ref));
     if (marked.kind !== 'ok') {
       this.options.logger.warn({ volume: key.name, answer: marked.kind }, 'unmounted, but the store did not take the report');
