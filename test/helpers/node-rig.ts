@@ -8,18 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { makeSharedRoot, unmountBelow, type TempRoot } from './mount-root.js';
 import { runDvdi, startDvdi, waitFor, type Finished } from './cli.js';
 import { readMountInfo } from '../../src/common/mountinfo.js';
+import type { JournalEntry } from '../../src/plugin/mount-journal.js';
+import type { TestFn } from 'ava';
 
 export type DvdiChild = ReturnType<typeof startDvdi>;
 
-export interface JournalLine {
-  time: string;
-  node?: string;
-  op: 'Mount' | 'Unmount';
-  volume: string;
-  id: string | null;
-  result: 'ok' | 'error';
-  changed?: boolean;
-}
+/** One line of the plugin's journal (`dvdi plugin --journal`). */
+export type JournalLine = JournalEntry;
 
 export interface NodeRig {
   temp: TempRoot;
@@ -188,4 +183,20 @@ export async function startNodeRig(options: NodeRigOptions = {}): Promise<NodeRi
     },
   };
   return rig;
+}
+
+/**
+ * A rig factory for one test file: every rig it starts is stopped (processes killed, mounts
+ * undone) in an `after.always` hook, registered now, so call it before other teardown hooks.
+ */
+export function rigsFor(test: TestFn): (options?: NodeRigOptions) => Promise<NodeRig> {
+  const rigs: NodeRig[] = [];
+  test.after.always(async () => {
+    await Promise.all(rigs.map((r) => r.stop()));
+  });
+  return async (options) => {
+    const r = await startNodeRig(options);
+    rigs.push(r);
+    return r;
+  };
 }

@@ -5,16 +5,15 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { DVDCLI, runDvdi, type Finished } from '../../helpers/cli.js';
-import { startNodeRig, type NodeRig } from '../../helpers/node-rig.js';
+import { rigsFor, type NodeRig } from '../../helpers/node-rig.js';
 import { startRedisServer, stopAllRedis, type RedisServer } from '../../helpers/redis-server.js';
 
 let redis: RedisServer;
-const rigs: NodeRig[] = [];
+const startRig = rigsFor(test);
 test.before(async () => {
   redis = await startRedisServer();
 });
 test.after.always(async () => {
-  await Promise.all(rigs.map((r) => r.stop()));
   await stopAllRedis();
 });
 
@@ -22,8 +21,7 @@ async function twoNodes(): Promise<[NodeRig, NodeRig]> {
   const prefix = `t${randomBytes(4).toString('hex')}`;
   const driver = `xn${randomBytes(3).toString('hex')}`;
   const env = { DVDI_REDIS_URL: redis.url, DVDI_REDIS_PREFIX: prefix, DVDI_LEASE_TTL_MS: '1500' };
-  const [a, b] = await Promise.all([startNodeRig({ node: 'node-a', driver, env }), startNodeRig({ node: 'node-b', driver, env })]);
-  rigs.push(a, b);
+  const [a, b] = await Promise.all([startRig({ node: 'node-a', driver, env }), startRig({ node: 'node-b', driver, env })]);
   return [a, b];
 }
 

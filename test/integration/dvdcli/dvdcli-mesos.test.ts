@@ -6,18 +6,10 @@ import test from 'ava';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DVDCLI, runDvdi, type Finished } from '../../helpers/cli.js';
-import { startNodeRig, type NodeRig } from '../../helpers/node-rig.js';
+import { rigsFor, type NodeRig } from '../../helpers/node-rig.js';
 import { readMountInfo } from '../../../src/common/mountinfo.js';
 
-const rigs: NodeRig[] = [];
-test.after.always(async () => {
-  await Promise.all(rigs.map((r) => r.stop()));
-});
-async function rig(options?: Parameters<typeof startNodeRig>[0]): Promise<NodeRig> {
-  const r = await startNodeRig(options);
-  rigs.push(r);
-  return r;
-}
+const rig = rigsFor(test);
 
 async function dvdcli(node: NodeRig, args: string[], env: Record<string, string> = {}): Promise<Finished> {
   return runDvdi(args, { ...node.env, ...env }, DVDCLI);

@@ -6,20 +6,19 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startNodeRig, type JournalLine, type NodeRig } from '../../helpers/node-rig.js';
+import { rigsFor, type JournalLine, type NodeRig } from '../../helpers/node-rig.js';
 import { makeTempDir } from '../../helpers/mount-root.js';
 import { runDvdi, waitFor } from '../../helpers/cli.js';
 import { startRedisServer, stopAllRedis, type RedisServer } from '../../helpers/redis-server.js';
 
 const TTL = 1500;
 let redis: RedisServer;
-const rigs: NodeRig[] = [];
+const startRig = rigsFor(test);
 
 test.before(async () => {
   redis = await startRedisServer();
 });
 test.after.always(async () => {
-  await Promise.all(rigs.map((r) => r.stop()));
   await stopAllRedis();
 });
 
@@ -34,7 +33,7 @@ async function cluster(nodes: string[], options: { pool?: boolean; prefix?: stri
   }
   const started = await Promise.all(
     nodes.map((node) =>
-      startNodeRig({
+      startRig({
         node,
         driver,
         backend: pool ? 'loop' : 'dir',
@@ -43,7 +42,6 @@ async function cluster(nodes: string[], options: { pool?: boolean; prefix?: stri
       }),
     ),
   );
-  rigs.push(...started);
   return started;
 }
 

@@ -4,13 +4,12 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { startNodeRig, type NodeRig } from '../../helpers/node-rig.js';
+import { rigsFor } from '../../helpers/node-rig.js';
 import { runDvdi, waitFor } from '../../helpers/cli.js';
 import { startRedisServer, startSentinelTopology, stopAllRedis } from '../../helpers/redis-server.js';
 
-const rigs: NodeRig[] = [];
+const startRig = rigsFor(test);
 test.after.always(async () => {
-  await Promise.all(rigs.map((r) => r.stop()));
   await stopAllRedis();
 });
 
@@ -20,7 +19,7 @@ function okRenewals(metrics: string): number {
 
 test.serial('Sentinel: a sidecar rides through a failover of the primary', async (t) => {
   const topology = await startSentinelTopology();
-  const node = await startNodeRig({
+  const node = await startRig({
     env: {
       DVDI_REDIS_SENTINELS: topology.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
       DVDI_REDIS_SENTINEL_NAME: topology.masterName,
@@ -28,7 +27,6 @@ test.serial('Sentinel: a sidecar rides through a failover of the primary', async
       DVDI_LEASE_TTL_MS: '3000',
     },
   });
-  rigs.push(node);
   const sidecar = await node.sidecar({ DVDI_VOLUME_NAME: 'sentvol', DVDI_TASK_ID: 'sent-task' });
   await sidecar.waitReady();
   await waitFor('the replica to have caught up', async () => (await runDvdi(['status', '--json'], { ...node.env })).stdout.includes('sent-task'), 10_000);
@@ -54,10 +52,9 @@ test.serial('Sentinel: a sidecar rides through a failover of the primary', async
 
 test.serial('SIGTERM while Redis is down: exit within the shutdown limit, nothing unmounted under another holder', async (t) => {
   const redis = await startRedisServer();
-  const node = await startNodeRig({
+  const node = await startRig({
     env: { DVDI_REDIS_URL: redis.url, DVDI_REDIS_PREFIX: `d${randomBytes(3).toString('hex')}`, DVDI_LEASE_TTL_MS: '1500', DVDI_SHUTDOWN_TIMEOUT_MS: '3000', DVDI_RECONCILE_CRON: '* * * * * *' },
   });
-  rigs.push(node);
   const first = await node.sidecar({ DVDI_VOLUME_NAME: 'downvol', DVDI_TASK_ID: 'first' });
   await first.waitReady();
   const second = await node.sidecar({ DVDI_VOLUME_NAME: 'downvol', DVDI_TASK_ID: 'second' });

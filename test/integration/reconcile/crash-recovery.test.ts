@@ -7,7 +7,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startNodeRig, type NodeRig, type JournalLine } from '../../helpers/node-rig.js';
+import { rigsFor, type NodeRig, type JournalLine } from '../../helpers/node-rig.js';
 import { waitFor } from '../../helpers/cli.js';
 import { EmbeddedRefcountStore } from '../../../src/refcount/embedded-refcount-store.js';
 import { systemClock } from '../../../src/common/clock.js';
@@ -19,15 +19,7 @@ import { readMountInfo } from '../../../src/common/mountinfo.js';
 const TTL = 2000;
 const FAST = { DVDI_LEASE_TTL_MS: String(TTL), DVDI_RECONCILE_CRON: '* * * * * *' };
 
-const rigs: NodeRig[] = [];
-test.after.always(async () => {
-  await Promise.all(rigs.map((r) => r.stop()));
-});
-async function rig(options: Parameters<typeof startNodeRig>[0] = {}): Promise<NodeRig> {
-  const r = await startNodeRig(options);
-  rigs.push(r);
-  return r;
-}
+const rig = rigsFor(test);
 
 async function nodeState(node: NodeRig, name: string): Promise<string> {
   const store = new EmbeddedRefcountStore({ dir: join(node.root, '.dvdi'), clock: systemClock, logger: silentLogger() });

@@ -4,20 +4,12 @@ import test from 'ava';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startNodeRig, type NodeRig } from '../../helpers/node-rig.js';
+import { rigsFor } from '../../helpers/node-rig.js';
 import { startMisbehavingPlugin } from '../../helpers/misbehaving-plugin.js';
 import { waitFor } from '../../helpers/cli.js';
 import { readMountInfo } from '../../../src/common/mountinfo.js';
 
-const rigs: NodeRig[] = [];
-test.after.always(async () => {
-  await Promise.all(rigs.map((r) => r.stop()));
-});
-async function rig(options?: Parameters<typeof startNodeRig>[0]): Promise<NodeRig> {
-  const r = await startNodeRig(options);
-  rigs.push(r);
-  return r;
-}
+const rig = rigsFor(test);
 
 test('two sidecars share one driver Mount; only the last SIGTERM unmounts, with exactly one Unmount', async (t) => {
   const node = await rig();
