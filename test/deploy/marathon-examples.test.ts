@@ -1,5 +1,5 @@
-// marathon-examples/: each file validates against the types Marathon itself published (RAML in
-// ../shared/data/marathon-api, converted with ramldt2jsonschema, checked with ajv), plus the
+// marathon-examples/: each file validates against the types Marathon itself published (RAML
+// vendored in fixtures/marathon-api, converted with ramldt2jsonschema, checked with ajv), plus the
 // semantic checks RAML cannot express: the sidecar's environment is accepted by config/, the
 // mount root is shared with the host at DVDI_MOUNT_ROOT, the app waits for readiness.
 import test from 'ava';
@@ -9,8 +9,8 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { dt2js } from 'ramldt2jsonschema';
 import { MOUNT_ROOT, REPO, checkSidecarEnv, filesIn, marathonLabelEnv, readText, type CheckedEnv } from './deploy-checks.js';
 
-// Marathon's published API types (see their NOTICE.md), beside the repository.
-const typesDir = join(REPO, '../shared/data/marathon-api/types');
+// Marathon's published API types, vendored with their license (fixtures/marathon-api/NOTICE.md).
+const typesDir = join(REPO, 'test/deploy/fixtures/marathon-api/types');
 
 type Json = Record<string, unknown>;
 interface AppJson extends Json {
