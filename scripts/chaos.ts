@@ -3,6 +3,7 @@
 // end or on Ctrl-C). Exit 0 when no invariant was violated, 1 otherwise (the trace file is named).
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { mkdtemp } from 'node:fs/promises';
 import { runChaos, teardownAllChaos, writeTrace } from '../test/chaos/chaos-cluster.js';
 import { stopAllRedis } from '../test/helpers/redis-server.js';
 
@@ -27,7 +28,8 @@ try {
   if (result.violations.length === 0) {
     process.stdout.write('no invariant violated\n');
   } else {
-    const path = join(tmpdir(), `dvdi-chaos-${seed}.trace`);
+    // A directory of our own (mkdtemp), kept for the reader: never a fixed name in /tmp.
+    const path = join(await mkdtemp(join(tmpdir(), `dvdi-chaos-${seed}-`)), 'chaos.trace');
     await writeTrace(path, result);
     for (const v of result.violations) process.stdout.write(`VIOLATION ${v.invariant}: ${v.message}\n`);
     process.stdout.write(`trace: ${path}\n`);

@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real (redis, docker engine, prometheus,
-# busybox for test images, debootstrap for the node base image, filesystem tools), when missing.
-# Not root or no apt-get: prints one line naming what to install and exits 1.
+# rclone and fuse3 for the rclone plugin, busybox for test images, debootstrap for the node base
+# image, filesystem tools), when missing. Not root or no apt-get: prints one line naming what to
+# install and exits 1.
+#
+# It never kills anything by name. The tests start private instances on free ports and their own
+# sockets, so a system Redis, Prometheus or Docker that is already running does not matter and is
+# left alone. Only the services of packages this script has just installed (apt starts them on
+# its own) are stopped again, through the service manager, so that a fresh test machine does not
+# carry daemons nobody asked for.
 set -euo pipefail
 declare -A need=(
   [redis-server]=redis-server [redis-sentinel]=redis-sentinel [dockerd]=docker.io
   [prometheus]=prometheus [promtool]=prometheus [busybox]=busybox-static
   [debootstrap]=debootstrap [mkfs.ext4]=e2fsprogs [mkfs.xfs]=xfsprogs [losetup]=mount
-  [ip]=iproute2 [findmnt]=util-linux
+  [ip]=iproute2 [findmnt]=util-linux [rclone]=rclone [fusermount3]=fuse3
+)
+# The services each package's maintainer scripts may start.
+declare -A services=(
+  [redis-server]=redis-server [redis-sentinel]=redis-sentinel [docker.io]="docker containerd"
+  [prometheus]="prometheus prometheus-node-exporter"
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -23,10 +35,13 @@ echo "installing test dependencies: ${pkgs[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
-# The packaged services must not run on their own: the tests start private instances.
-for svc in redis-server redis-sentinel docker containerd prometheus prometheus-node-exporter; do
-  (command -v systemctl >/dev/null && systemctl stop "$svc" 2>/dev/null) || true
+for pkg in "${pkgs[@]}"; do
+  for svc in ${services[$pkg]:-}; do
+    if [ -d /run/systemd/system ]; then
+      systemctl stop "$svc" 2>/dev/null || true
+    elif [ -x "/etc/init.d/$svc" ] && command -v service >/dev/null 2>&1; then
+      service "$svc" stop >/dev/null 2>&1 || true
+    fi
+  done
 done
-pkill -x redis-server 2>/dev/null || true
-pkill -x prometheus 2>/dev/null || true
 exit 0

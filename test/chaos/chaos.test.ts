@@ -8,6 +8,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { mkdtemp } from 'node:fs/promises';
 import { runChaos, teardownAllChaos, writeTrace } from './chaos-cluster.js';
 import { FAULT_KINDS, type FaultKind } from './chaos-plan.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
@@ -31,7 +32,8 @@ for (const seed of seeds) {
     const reproduce = `CHAOS_SEED=${seed} CHAOS_OPS=${ops}${skip.size > 0 ? ` CHAOS_SKIP=${[...skip].join(',')}` : ''} npx ava test/chaos/chaos.test.ts`;
     t.log(`seed ${seed}: ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases}); faults ${JSON.stringify(result.injected)}; sidecar exits ${JSON.stringify(result.exits)}`);
     if (result.violations.length > 0) {
-      const tracePath = join(tmpdir(), `dvdi-chaos-${seed}.trace`);
+      // A directory of our own (mkdtemp), kept for the reader: never a fixed name in /tmp.
+      const tracePath = join(await mkdtemp(join(tmpdir(), `dvdi-chaos-${seed}-`)), 'chaos.trace');
       await writeTrace(tracePath, result);
       t.log(`reproduce: ${reproduce}`);
       t.log(`plan trace and violations: ${tracePath}`);

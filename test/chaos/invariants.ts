@@ -1,4 +1,4 @@
-// The chaos suite's invariant checkers (issue 5, anchors-reliability.md (a)): plain functions
+// The chaos suite's invariant checkers (docs/chaos.md "Invariants"): plain functions
 // over what a run recorded — the plugins' mount journals, periodic snapshots of the store, the
 // sidecar processes' lives, and, at quiescence, mountinfo and the Redis keys. Each returns the
 // violations it found (empty = holds); none of them reads a clock or a file, so each can be

@@ -1,6 +1,6 @@
 // A small fault-injecting TCP proxy for the chaos suite: one per simulated node, between that
 // node's sidecars and Redis, so one node's Redis connection can be delayed or cut while the
-// others are untouched (Toxiproxy is not installable here; see anchors-reliability.md §2).
+// others are untouched (Toxiproxy's Go server is not packaged for Debian, so a small `net` proxy).
 // Modes apply to connections already open as well as to new ones, because ioredis keeps one
 // long-lived connection:
 //   pass       forward bytes as they come

@@ -1,5 +1,6 @@
-// A private, rshared mount root per test, as TESTING.md prescribes, and a teardown that lazily
-// unmounts everything below it (deepest first) so no test leaves a mount behind.
+// A private, rshared mount root per test (never a system path, never one shared with another
+// test), and a teardown that lazily unmounts everything below it (deepest first) so no test
+// leaves a mount behind.
 import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,10 +15,13 @@ export interface TempRoot {
   cleanup(): Promise<void>;
 }
 
-export async function makeTempDir(prefix: string): Promise<string> {
-  const base = join(tmpdir(), 'dvdi-test');
-  await mkdir(base, { recursive: true });
-  return mkdtemp(join(base, `${prefix}-`));
+/**
+ * A fresh directory of our own, made by mkdtemp(3) directly in the temp directory: the tests run
+ * as root, and a fixed name in a world-writable /tmp could be made in advance (as a symlink) by
+ * anyone.
+ */
+export function makeTempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `dvdi-test-${prefix}-`));
 }
 
 /** Unmount (lazily, deepest first) every mount at or below `dir`. */

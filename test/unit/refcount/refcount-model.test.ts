@@ -1,6 +1,6 @@
 // Property tests of the pure refcount model: random operation sequences over three nodes,
-// checked after every step against the invariants of ARCHITECTURE.md and
-// research/anchors-reliability.md (a): one performer per node, exclusive volumes on one node
+// checked after every step against the safety rules of docs/contract.md and the invariants of
+// docs/chaos.md: one performer per node, exclusive volumes on one node
 // (except through preemption, which removes the old holders), finite leases, monotonic epoch,
 // no revival of expired leases, idempotent retries.
 import test from 'ava';
