@@ -1,11 +1,13 @@
-// A private Docker engine for e2e tests (TESTING.md): one `dockerd` per test file, on its own
+// A private Docker engine for e2e tests: one `dockerd` per test file, on its own
 // socket and exec-root, never touching a system daemon. Its data root is a cache shared by all
 // runs (`<repo>/.test-tmp/docker-data`) so imported images survive between runs; a data root
 // admits one daemon at a time, so `startDockerd` first takes an exclusive flock(2) on
 // `<repo>/.test-tmp/dockerd.lock` and waits for it. The lock is held by a tiny `flock` child
 // whose stdin is a pipe from this process: when this process ends for any reason, the pipe
 // closes and the lock is released, so a crashed test never leaves a stale lock. A daemon that
-// such a crash left running is killed by the next `startDockerd` (see `reapOrphans`).
+// such a crash left running is stopped by the next `startDockerd` (see `reapOrphans`): only by
+// the PIDs recorded when it started, never by matching command lines (other people's dockerd
+// and containerd may be running on the same machine).
 //
 // Test files that use Docker therefore run one after another; within a file, use `test.serial`.
 // Legacy plugin sockets live in the global `/run/docker/plugins`: name test plugins
@@ -19,7 +21,7 @@
 // A daemon that cannot start is a failure with the reason and the tail of its log, not a skip.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { createConnection } from 'node:net';
@@ -184,38 +186,115 @@ async function acquireLock(log: Log, timeoutMs: number): Promise<{ release(): Pr
   };
 }
 
-/** Kill a daemon (and its containerd and shims) that a crashed test run left on our data root. */
-async function reapOrphans(log: Log): Promise<void> {
-  let previous: { pid?: number; execRoot?: string } = {};
+/** A process as we recorded it: its PID and its start time, so that a reused PID is never hit. */
+interface RecordedProcess {
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat (clock ticks since boot): unique per PID lifetime. */
+  startTime: string;
+}
+
+/** What STATE_PATH holds while a daemon of ours runs: everything the reaper may kill. */
+interface DaemonState {
+  dockerd?: RecordedProcess;
+  containerd?: RecordedProcess;
+  execRoot?: string;
+  /** The daemon's own temp dir (socket, log, exec-root), removed with it. */
+  dir?: string;
+}
+
+function startTimeOf(pid: number): string | undefined {
   try {
-    previous = JSON.parse(await readFile(STATE_PATH, 'utf8')) as typeof previous;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may contain spaces: count from its end.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function record(pid: number): RecordedProcess | undefined {
+  const startTime = startTimeOf(pid);
+  return startTime === undefined ? undefined : { pid, startTime };
+}
+
+/** Still the very process we recorded (same PID, same start time)? */
+function isSame(p: RecordedProcess | undefined): p is RecordedProcess {
+  return p !== undefined && Number.isInteger(p.pid) && p.pid > 1 && startTimeOf(p.pid) === p.startTime;
+}
+
+async function readPidFile(path: string): Promise<number | undefined> {
+  try {
+    const pid = Number((await readFile(path, 'utf8')).trim());
+    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The containerd that our dockerd supervises: dockerd writes its PID to
+ * `<exec-root>/containerd/containerd.pid`; accepted only if it is dockerd's own child.
+ */
+async function recordContainerd(dockerdPid: number, execRoot: string): Promise<RecordedProcess | undefined> {
+  const pid = await readPidFile(join(execRoot, 'containerd', 'containerd.pid'));
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return ppid === dockerdPid ? record(pid) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The containerd shims of containers started by our daemon: each shim writes its PID to
+ * `shim.pid` in its bundle directory under our exec-root and runs with that directory as its
+ * working directory, which is checked before a signal is sent.
+ */
+async function shimsUnder(execRoot: string): Promise<number[]> {
+  const tasks = join(execRoot, 'containerd', 'daemon', 'io.containerd.runtime.v2.task');
+  const pids: number[] = [];
+  for (const ns of await readdir(tasks).catch(() => [] as string[])) {
+    for (const id of await readdir(join(tasks, ns)).catch(() => [] as string[])) {
+      const bundle = join(tasks, ns, id);
+      const pid = await readPidFile(join(bundle, 'shim.pid'));
+      if (pid === undefined) continue;
+      const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => undefined);
+      if (cwd === bundle) pids.push(pid);
+    }
+  }
+  return pids;
+}
+
+/**
+ * Stop the daemon (and its containerd and shims) that a crashed test run left on our data root.
+ * Only processes recorded in STATE_PATH by PID and start time, or named by the pid files our
+ * own daemon's containerd wrote under our exec-root, are signalled: nothing is found by name.
+ */
+async function reapOrphans(log: Log): Promise<void> {
+  let previous: DaemonState = {};
+  try {
+    previous = JSON.parse(await readFile(STATE_PATH, 'utf8')) as DaemonState;
   } catch {
     // no previous daemon recorded
   }
-  const needles = [`--data-root ${DOCKER_DATA_ROOT}`, `--data-root=${DOCKER_DATA_ROOT}`];
-  if (previous.execRoot) needles.push(previous.execRoot);
-  const victims: { pid: number; cmd: string }[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid) continue;
-    let cmd: string;
-    try {
-      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-    } catch {
-      continue;
-    }
-    if (needles.some((n) => cmd.includes(n))) victims.push({ pid, cmd });
-  }
+  const shims = previous.execRoot ? await shimsUnder(previous.execRoot) : [];
   // dockerd first: it stops its own containerd and shims when it can.
-  victims.sort((a, b) => Number(b.cmd.startsWith('dockerd')) - Number(a.cmd.startsWith('dockerd')));
-  for (const v of victims) {
-    log(`killing a leftover process from an earlier run: pid ${v.pid}: ${v.cmd.slice(0, 160)}`);
-    await terminate(v.pid, log, 'leftover process');
+  for (const [what, p] of [['dockerd', previous.dockerd], ['containerd', previous.containerd]] as const) {
+    if (!isSame(p)) continue;
+    log(`stopping the ${what} (pid ${p.pid}) recorded by an earlier run`);
+    await terminate(p.pid, log, `leftover ${what}`);
   }
-  if (previous.execRoot) {
-    await unmountBelow(previous.execRoot);
-    await rm(previous.execRoot, { recursive: true, force: true }).catch(() => undefined);
+  for (const pid of shims) {
+    if (!isAlive(pid)) continue;
+    log(`stopping a leftover containerd shim of our exec-root (pid ${pid})`);
+    await terminate(pid, log, 'leftover containerd shim');
+  }
+  for (const path of [previous.execRoot, previous.dir]) {
+    if (path === undefined) continue;
+    await unmountBelow(path);
+    await rm(path, { recursive: true, force: true }).catch(() => undefined);
   }
   await unmountBelow(DOCKER_DATA_ROOT);
   await rm(STATE_PATH, { force: true });
@@ -379,7 +458,8 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
     spawned.once('error', (error) => (spawnError = error));
     if (spawned.pid === undefined) throw new Error(`private dockerd: could not spawn dockerd: ${spawnError?.message ?? 'no pid'}`);
     const pid = spawned.pid;
-    await writeFile(STATE_PATH, JSON.stringify({ pid, execRoot }));
+    const state: DaemonState = { dockerd: record(pid), execRoot, dir };
+    await writeFile(STATE_PATH, JSON.stringify(state));
     log(`started dockerd pid ${pid}, socket ${socket}, data root ${DOCKER_DATA_ROOT}`);
 
     const started = Date.now();
@@ -401,6 +481,11 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
       await sleep(200);
     }
     log(`dockerd answers /_ping after ${Date.now() - started} ms`);
+    // Its containerd is up by now: record it too, so that a crash of this process leaves the
+    // next run both PIDs to stop.
+    state.containerd = await recordContainerd(pid, execRoot);
+    if (state.containerd === undefined) log(`no containerd child of dockerd ${pid} found in ${join(execRoot, 'containerd', 'containerd.pid')}`);
+    await writeFile(STATE_PATH, JSON.stringify(state));
 
     const tempDir = dir;
     let stopped: Promise<void> | undefined;
