@@ -1,11 +1,13 @@
 // One chaos seed outside ava, printing the plan as it runs: `node --import tsx scripts/chaos.ts
 // <seed> [ops]` (root; real mounts, loop devices and a private redis-server, all torn down at the
-// end or on Ctrl-C). Exit 0 when no invariant was violated, 1 otherwise (the trace file is named).
+// end or on Ctrl-C). Exit 0 when no invariant was violated and the run did real work (sidecars
+// ready, faults injected, unmounts completed), 1 otherwise (the trace file is named).
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { mkdtemp } from 'node:fs/promises';
 import { runChaos, teardownAllChaos, writeTrace } from '../test/chaos/chaos-cluster.js';
 import { stopAllRedis } from '../test/helpers/redis-server.js';
+import { workShortfalls } from '../test/chaos/work-done.js';
 
 const seed = Number(process.argv[2] ?? process.env.CHAOS_SEED ?? 1001);
 const ops = Number(process.argv[3] ?? process.env.CHAOS_OPS ?? 200);
@@ -24,7 +26,10 @@ process.once('SIGINT', () => {
 
 try {
   const result = await runChaos({ seed, ops, log: (line) => process.stdout.write(`${line}\n`) });
-  process.stdout.write(`seed ${seed}: ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases})\nfaults ${JSON.stringify(result.injected)}\nsidecars ${JSON.stringify(result.exits)}\n`);
+  process.stdout.write(`seed ${seed}: ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases})\nfaults ${JSON.stringify(result.injected)}\nsidecars ${JSON.stringify(result.exits)}\nwork ${JSON.stringify(result.work)}\n`);
+  const shortfalls = workShortfalls(result.work);
+  for (const s of shortfalls) process.stdout.write(`TOO LITTLE WORK: ${s}\n`);
+  if (shortfalls.length > 0) process.exitCode = 1;
   if (result.violations.length === 0) {
     process.stdout.write('no invariant violated\n');
   } else {

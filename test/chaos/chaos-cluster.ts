@@ -19,6 +19,7 @@ import { createRedisRefcountStore, type RedisRefcountStore } from '../../src/ref
 import { silentLogger } from '../../src/common/logger.js';
 import { readMountInfo } from '../../src/common/mountinfo.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+import { summarizeWork, type ChaosWork } from './work-done.js';
 import { describeOp, EXCLUSIVE_VOLUMES, NODES, planChaos, SHARED_VOLUMES, type ChaosOp, type FaultKind, type PluginKind } from './chaos-plan.js';
 import {
   checkExclusiveAttachIntervals,
@@ -74,6 +75,8 @@ export interface ChaosResult {
   phases: string;
   injected: Record<string, number>;
   exits: Record<string, number>;
+  /** What the run did (sidecars ready, faults, mounts, unmounts): see work-done.ts. */
+  work: ChaosWork;
   violations: Violation[];
   /** The plan, one line per operation, with the time each started. */
   trace: string[];
@@ -646,7 +649,9 @@ export async function runChaos(options: RunOptions): Promise<ChaosResult> {
     const all = [...cluster.violations, ...history, ...quiescent, ...drained];
     const violations = all.filter((v, i) => all.findIndex((o) => o.invariant === v.invariant && o.message === v.message) === i);
     const diagnostics = violations.length > 0 ? cluster.diagnostics(violations, started) : [];
-    return { seed: options.seed, ops: plan.length, wallMs: Date.now() - started, phases: trace.at(-1)!, injected: { ...cluster.injected }, exits: cluster.exits(), violations, trace, diagnostics };
+    // Counted before the teardown removes the journals.
+    const work = summarizeWork({ sidecars: cluster.sidecars, injected: cluster.injected, journal: cluster.journals().all });
+    return { seed: options.seed, ops: plan.length, wallMs: Date.now() - started, phases: trace.at(-1)!, injected: { ...cluster.injected }, exits: cluster.exits(), work, violations, trace, diagnostics };
   } finally {
     await cluster.teardown();
   }

@@ -12,6 +12,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { runChaos, teardownAllChaos, writeTrace } from './chaos-cluster.js';
 import { FAULT_KINDS, type FaultKind } from './chaos-plan.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
+import { workShortfalls } from './work-done.js';
 
 const DEFAULT_SEEDS = [1001, 2002, 3003];
 const seeds = process.env.CHAOS_SEED ? process.env.CHAOS_SEED.split(',').map(Number) : DEFAULT_SEEDS;
@@ -30,7 +31,7 @@ for (const seed of seeds) {
     t.timeout(300_000);
     const result = await runChaos({ seed, ops, skip, ...(process.env.CHAOS_VERBOSE ? { log: (line: string) => t.log(line) } : {}) });
     const reproduce = `CHAOS_SEED=${seed} CHAOS_OPS=${ops}${skip.size > 0 ? ` CHAOS_SKIP=${[...skip].join(',')}` : ''} npx ava test/chaos/chaos.test.ts`;
-    t.log(`seed ${seed}: ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases}); faults ${JSON.stringify(result.injected)}; sidecar exits ${JSON.stringify(result.exits)}`);
+    t.log(`seed ${seed}: ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases}); faults ${JSON.stringify(result.injected)}; sidecar exits ${JSON.stringify(result.exits)}; work ${JSON.stringify(result.work)}`);
     if (result.violations.length > 0) {
       // A directory of our own (mkdtemp), kept for the reader: never a fixed name in /tmp.
       const tracePath = join(await mkdtemp(join(tmpdir(), `dvdi-chaos-${seed}-`)), 'chaos.trace');
@@ -40,5 +41,7 @@ for (const seed of seeds) {
       for (const v of result.violations) t.log(`VIOLATION ${v.invariant}: ${v.message}`);
     }
     t.deepEqual(result.violations, [], `seed ${seed} violated invariants; reproduce with: ${reproduce}`);
+    // No invariant can be violated by a run that did nothing: it must also have done the work.
+    t.deepEqual(workShortfalls(result.work), [], `seed ${seed} did too little to prove anything; reproduce with: ${reproduce}`);
   });
 }
