@@ -118,7 +118,7 @@ export function buildSweepDeps(parts: {
   };
 }
 
-/** Runs the sidecar until shutdown; resolves with the process exit code (CONTRACT.md). */
+/** Runs the sidecar until shutdown; resolves with the process exit code (docs/contract.md). */
 export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
   const env = proc.env ?? process.env;
   let config: Config;
@@ -199,7 +199,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
     }
 
     const drivers = driverRegistry(config, logger.child({ module: 'driver' }), metrics);
-    // One sweep before acquiring anything (ARCHITECTURE.md "Recovery"), then on the schedule.
+    // One sweep before acquiring anything (a crash may have left work behind), then on the schedule.
     const sweepDeps = buildSweepDeps({ config, realRoot, mounter, store, drivers, logger, metrics });
     await reconcileOnce(sweepDeps);
     schedule = scheduleReconciler(sweepDeps, config.reconcileCron, logger.child({ module: 'reconcile' }));

@@ -1,5 +1,5 @@
 // `dvdi sidecar`: the per-task daemon. Configuration comes from the environment only
-// (CONTRACT.md "Task volume requests" and "Sidecar settings"); see src/main.ts for the flow.
+// (docs/contract.md "Task volume requests" and "Sidecar settings"); see src/main.ts for the flow.
 import { runSidecar } from '../main.js';
 
 const HELP = `Usage: dvdi sidecar

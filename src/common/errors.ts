@@ -5,7 +5,7 @@
 
 import { inspect } from 'node:util';
 
-/** Exit codes of `dvdi sidecar` (CONTRACT.md). */
+/** Exit codes of `dvdi sidecar` (docs/contract.md). */
 export const ExitCode = {
   Ok: 0,
   Internal: 1,

@@ -51,7 +51,7 @@ export const SETTING_RULES = {
   DVDI_ACQUIRE_TIMEOUT_MS: { rule: integerRule(1), default: '60000', description: 'how long to wait for a volume held elsewhere' },
   DVDI_MOUNT_TIMEOUT_MS: { rule: integerRule(1), default: '120000', description: 'limit of a driver Create/Mount call' },
   DVDI_UNMOUNT_TIMEOUT_MS: { rule: integerRule(1), default: '60000', description: 'limit of a driver Unmount call, and of every call other than Create and Mount (Get, Path, List, Remove, Capabilities, Activate)' },
-  DVDI_SHUTDOWN_TIMEOUT_MS: { rule: integerRule(1), default: '30000', description: "the sidecar's own limit for detaching every volume after SIGTERM (keep it below the orchestrator's grace period); an addition to CONTRACT.md" },
+  DVDI_SHUTDOWN_TIMEOUT_MS: { rule: integerRule(1), default: '30000', description: "the sidecar's own limit for detaching every volume after SIGTERM (keep it below the orchestrator's grace period)" },
   DVDI_RECONCILE_CRON: { rule: cronRule, default: '*/30 * * * * *', description: 'node-cron expression for the reconciler' },
   DVDI_PLUGIN_DIRS: { rule: pathListRule, default: DEFAULT_PLUGIN_DIRS, description: 'plugin discovery path (.sock, .spec, .json files), searched in order' },
   DVDI_TASK_CONTAINER: { rule: containerRefRule, default: undefined, description: 'id/name of the app container to read DVDI_VOLUME_* labels from and watch' },

@@ -1,4 +1,4 @@
-// The sidecar's settings (CONTRACT.md "Sidecar settings"): read from an injected environment
+// The sidecar's settings (docs/contract.md "Sidecar settings"): read from an injected environment
 // with env-var, checked against the rules of settings-table.ts, returned as one frozen Config.
 // Every problem is collected and thrown as one ConfigError.
 import envVar from 'env-var';

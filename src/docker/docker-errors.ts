@@ -1,5 +1,5 @@
 // Errors of the Docker integration, each with a stable code and the exit code the sidecar ends
-// with when one reaches the top (CONTRACT.md): a task container that is not there is a
+// with when one reaches the top (docs/contract.md): a task container that is not there is a
 // configuration mistake (2); an engine that cannot be asked at start is "unavailable" (4); a
 // managed plugin that is installed but disabled is a driver failure (3), like any other.
 import { DvdiError, ExitCode } from '../common/errors.js';

@@ -47,5 +47,5 @@ export interface CapabilitiesResponse extends ErrResponse {
   Capabilities?: { Scope?: string };
 }
 
-/** The volume-name rule of CONTRACT.md, shared by request validation and the plugin. */
+/** The volume-name rule of docs/contract.md, shared by request validation and the plugin. */
 export const VOLUME_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;

@@ -1,4 +1,4 @@
-// Every metric of CONTRACT.md, created on an injected prom-client Registry (never the global
+// Every metric of docs/contract.md, created on an injected prom-client Registry (never the global
 // one, so tests and several components in one process never collide). No label carries a task
 // id: cardinality stays bounded by volumes × drivers.
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';

@@ -1,4 +1,4 @@
-// One reconcile sweep of this node, as a plain async function (ARCHITECTURE.md "Recovery"):
+// One reconcile sweep of this node, as a plain async function (docs/architecture.md "Decisions"):
 //   1 reap this node's expired holders in the store;
 //   2 take over the unmount of every volume with no live holder on this node (lazy unmount of
 //     the bind, driver Unmount with the recorded mount ID, mark unmounted);

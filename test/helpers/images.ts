@@ -1,4 +1,4 @@
-// Test images built on this machine, since there is no registry to pull from (TESTING.md):
+// Test images built on this machine, since there is no registry to pull from:
 // - `dvdi-test/busybox`: the host's static busybox with a link per applet (~1 s to import);
 // - `dvdi-test/node-base`: a debootstrapped bookworm minbase plus the host's node binary, the
 //   stand-in for node:22-bookworm-slim in Dockerfile tests (~30-60 s the first time). It already

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { FALLBACK_VARIABLES, SETTINGS, VOLUME_KEYS, isKnownVariable } from '../../../src/config/index.js';
 
-// CONTRACT.md "Sidecar settings" and "Task volume requests": names and documented defaults.
+// docs/contract.md "Sidecar settings" and "Task volume requests": names and documented defaults.
 const CONTRACT_SETTINGS: Record<string, string | undefined> = {
   DVDI_MOUNT_ROOT: '/var/lib/dvdi/volumes',
   DVDI_REDIS_URL: undefined,

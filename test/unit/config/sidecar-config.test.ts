@@ -20,7 +20,7 @@ function accepted(name: string): string {
   return row.accepted;
 }
 
-test('defaults are exactly those of CONTRACT.md', (t) => {
+test('defaults are exactly those of docs/contract.md', (t) => {
   const config = loadSidecarConfig({}, HOST);
   const expected: Config = {
     nodeId: HOST,
@@ -183,7 +183,7 @@ for (const [name, value, detail] of INVALID) {
   });
 }
 
-test('the log level list is the one CONTRACT.md and the logger know', (t) => {
+test('the log level list is the one docs/contract.md and the logger know', (t) => {
   t.is(accepted('DVDI_LOG_LEVEL'), 'one of trace, debug, info, warn, error, fatal, silent');
 });
 
