@@ -32,10 +32,16 @@ import { makeTempDir, unmountBelow } from './mount-root.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const TEST_TMP = join(REPO_ROOT, '.test-tmp');
-export const DOCKER_DATA_ROOT = join(TEST_TMP, 'docker-data');
-const LOCK_PATH = join(TEST_TMP, 'dockerd.lock');
+/**
+ * Where the data root, its lock and the daemon's record live: TEST_TMP, or DVDI_TEST_DOCKER_HOME
+ * for a test of this helper itself (a private data root and lock, so that its crashed daemon is
+ * reaped by its own next start and not by another test file waiting for the shared lock).
+ */
+export const DOCKER_HOME = process.env.DVDI_TEST_DOCKER_HOME ?? TEST_TMP;
+export const DOCKER_DATA_ROOT = join(DOCKER_HOME, 'docker-data');
+const LOCK_PATH = join(DOCKER_HOME, 'dockerd.lock');
 /** Where the daemon that holds the lock records itself, for reaping after a crash. */
-const STATE_PATH = join(TEST_TMP, 'dockerd.state.json');
+export const STATE_PATH = join(DOCKER_HOME, 'dockerd.state.json');
 export const PLUGIN_SOCKET_DIR = '/run/docker/plugins';
 /** Name prefix of every plugin a test starts; the sweeps below rely on it. */
 export const E2E_PLUGIN_PREFIX = 'dvdi-e2e-';
@@ -154,7 +160,7 @@ async function terminate(pid: number, log: Log, what: string): Promise<void> {
 
 /** An exclusive flock held by a child process that lives exactly as long as our stdin pipe. */
 async function acquireLock(log: Log, timeoutMs: number): Promise<{ release(): Promise<void> }> {
-  await mkdir(TEST_TMP, { recursive: true });
+  await mkdir(DOCKER_HOME, { recursive: true });
   closeSync(openSync(LOCK_PATH, 'a'));
   const holder = spawn('flock', ['--exclusive', '--timeout', String(Math.ceil(timeoutMs / 1000)), LOCK_PATH, 'sh', '-c', 'echo locked; read _ignored; exit 0'], {
     stdio: ['pipe', 'pipe', 'pipe'],
