@@ -119,10 +119,16 @@ async function assertNothingLeft(t: ExecutionContext, run: DemoRun): Promise<voi
 
 function assertOrderlyStop(t: ExecutionContext, output: string): void {
   t.deepEqual(output.split('\n').filter((line) => /\] (warn|error|fatal) |demo failed|STILL mounted|did not stop/.test(line)), [], 'no warn or error line');
-  const released = output.indexOf('[sidecar] info last user on this node: volume unmounted (demo)');
-  const sidecarDone = output.indexOf('sidecar exited with code 0');
-  const pluginStops = output.indexOf('[plugin] info stopping');
-  t.true(released > 0 && sidecarDone > released && pluginStops > sidecarDone, 'the sidecar releases and unmounts, exits, and only then the plugin stops');
+  const stopAt = output.search(/(SIGINT|SIGHUP|SIGTERM): stopping/);
+  const after = (pattern: RegExp) => {
+    const i = output.slice(stopAt).search(pattern);
+    return i < 0 ? -1 : stopAt + i;
+  };
+  // The plugin's own log says when it unmounted the volume and when it began to stop.
+  const released = after(/\[plugin\] info volume unmounted \(demo\)/);
+  const sidecarDone = after(/sidecar exited with code 0; \S+ is unmounted/);
+  const pluginStops = after(/\[plugin\] info stop/);
+  t.true(stopAt > 0 && released > stopAt && sidecarDone > released && pluginStops > sidecarDone, 'the sidecar releases and unmounts (the driver Unmount done), exits, and only then the plugin stops');
   t.regex(output, /plugin exited with code 0/);
   t.regex(output, /removed \S+\n\s+demo exits with 0\n?$/);
 }
