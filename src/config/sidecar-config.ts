@@ -2,9 +2,9 @@
 // with env-var, checked against the rules of settings-table.ts, returned as one frozen Config.
 // Every problem is collected and thrown as one ConfigError.
 import envVar from 'env-var';
-import type { LogLevel } from '../common/logger.js';
+import { hideInLogs, type LogLevel } from '../common/logger.js';
 import { ConfigError, invalidValueMessage, type ConfigProblem } from './config-error.js';
-import { quote, redactUrl } from './secret-redaction.js';
+import { quote, redactUrl, urlSecrets } from './secret-redaction.js';
 import { SETTING_RULES, isKnownVariable, type SettingName } from './settings-table.js';
 import { InvalidValue, identityRule, type HostPort, type ValueRule } from './value-rules.js';
 
@@ -75,6 +75,8 @@ function shown(name: string, raw: string): string {
  */
 export function loadSidecarConfig(env: Env, hostname: string): Config {
   const present = presentOnly(env);
+  // Before anything can fail or log: a library that echoes the URL's secrets must not print them.
+  for (const name of ['DVDI_REDIS_URL', 'DOCKER_HOST'] as const) for (const secret of urlSecrets(present[name] ?? '')) hideInLogs(secret);
   const reader = envVar.from(present, accessors);
   const problems: ConfigProblem[] = [];
 
