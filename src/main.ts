@@ -233,7 +233,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
         }),
         registry,
       },
-      { host: config.httpAddr.host, port: config.httpAddr.port, logger: logger.child({ module: 'http' }) },
+      { host: config.httpAddr.host, port: config.httpAddr.port, endpoints: config.httpEndpoints, logger: logger.child({ module: 'http' }) },
     );
     logger.info({ url: http.url }, 'http endpoints listening');
 
