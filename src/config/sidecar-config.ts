@@ -5,7 +5,7 @@ import envVar from 'env-var';
 import { hideInLogs, type LogLevel } from '../common/logger.js';
 import { ConfigError, invalidValueMessage, type ConfigProblem } from './config-error.js';
 import { quote, redactUrl, urlSecrets } from './secret-redaction.js';
-import { HTTP_ENDPOINT_SETS, SETTING_RULES, isKnownVariable, type SettingName } from './settings-table.js';
+import { SETTING_RULES, isKnownVariable, type HTTP_ENDPOINT_SETS, type SettingName } from './settings-table.js';
 import { InvalidValue, identityRule, type HostPort, type ValueRule } from './value-rules.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;

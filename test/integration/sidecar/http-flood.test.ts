@@ -35,7 +35,7 @@ process.on('SIGTERM', () => { stopping = true; console.log(JSON.stringify({ peak
 function startFlooder(host: string, port: number, n: number): { child: ChildProcess; result: Promise<{ peak: number; opened: number }> } {
   const child = spawn(process.execPath, ['-e', FLOODER, host, String(port), String(n)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const result = new Promise<{ peak: number; opened: number }>((resolve) => child.on('close', () => resolve(out.trim() === '' ? { peak: 0, opened: 0 } : (JSON.parse(out) as { peak: number; opened: number }))));
   return { child, result };
 }

@@ -1,14 +1,14 @@
 // Finding 8 (HTTP limits), against the real server on a real port: probes-only mode serves no
 // /status, a silent connection is cut off by the header timeout, and connections beyond the cap
 // are closed at once while the server keeps answering once the idle ones are gone.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { connect, type Socket } from 'node:net';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../../../src/common/logger.js';
 import { startHttpServer, type HttpServerOptions } from '../../../src/http/http-server.js';
 import { waitFor } from '../../helpers/cli.js';
 
-async function server(t: import('ava').ExecutionContext, extra: Partial<HttpServerOptions> = {}) {
+async function server(t: ExecutionContext, extra: Partial<HttpServerOptions> = {}) {
   const running = await startHttpServer(
     { readiness: () => ({ ready: true, volumes: [] }), status: async () => ({ node: 'n', task: 't' }), registry: new Registry() },
     { host: '127.0.0.1', port: 0, logger: silentLogger(), ...extra },
