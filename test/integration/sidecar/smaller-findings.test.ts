@@ -1,7 +1,7 @@
 // Finding 9 (smaller findings) against a real sidecar process: a symlink planted at
 // DVDI_READY_FILE is not followed, and one volume name in two slots is refused at config.
 import test from 'ava';
-import { lstat, readFile, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runDvdi } from '../../helpers/cli.js';
 import { rigsFor } from '../../helpers/node-rig.js';
@@ -31,4 +31,17 @@ test('finding 9: the same volume name in two slots with different drivers: exit 
   t.is(result.code, 2, result.stderr.slice(-2000));
   t.regex(result.stderr, /DVDI_VOLUME_NAME="twice" and DVDI_VOLUME_NAME3="twice" request the same volume name twice/);
   t.false(await node.isMounted(join(node.root, 'twice')));
+});
+
+test('finding 9: a corrupt ROOT/.dvdi/state.json: the sidecar exits 4 at once naming the file and the problem, and leaves the file as it was', async (t) => {
+  const node = await rig();
+  await mkdir(join(node.root, '.dvdi'), { recursive: true, mode: 0o700 });
+  const state = join(node.root, '.dvdi', 'state.json');
+  await writeFile(state, '{"version":1,"volumes":{"x":{"holders":"abc"}}}');
+  const result = await runDvdi(['sidecar'], { ...node.env, DVDI_VOLUME_NAME: 'corrupt', DVDI_TASK_ID: 'corrupt-task' });
+  t.is(result.code, 4, result.stderr.slice(-2000));
+  t.true(result.stderr.includes(`state file ${state} is not a valid refcount state: volumes.x.`), result.stderr.slice(-2000));
+  t.false(/waiting for the refcount store to answer/.test(result.stderr), 'reported at once, not after the connect budget');
+  t.is(await readFile(state, 'utf8'), '{"version":1,"volumes":{"x":{"holders":"abc"}}}');
+  t.false(await node.isMounted(join(node.root, 'corrupt')));
 });
