@@ -115,16 +115,21 @@ export async function writeStateAtomic(dir: string, state: StoreState): Promise<
   }
 }
 
-/** state.json → state.json.prev (a hard link of the current file, renamed into place). */
+/**
+ * state.json → state.json.prev: drop the old copy, hard-link the current file. No temp file, so
+ * a writer killed in between leaves nothing to clean up, only (for a moment) no previous copy.
+ */
 async function keepPrevious(dir: string): Promise<void> {
-  const staged = join(dir, `${TEMP_PREFIX}prev-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const previous = join(dir, PREVIOUS_STATE_FILE);
+  await unlink(previous).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  });
   try {
-    await link(join(dir, STATE_FILE), staged);
+    await link(join(dir, STATE_FILE), previous);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // the first write: nothing to keep
     throw error;
   }
-  await rename(staged, join(dir, PREVIOUS_STATE_FILE));
 }
 
 /** Remove temp files a dead writer left (call only while holding the lock). */
