@@ -1,15 +1,16 @@
 // How secrets look when config/ has to talk about them: driver option values and URL passwords
-// never leave this module in clear text. Messages quote values through `quote`, which escapes
-// control characters and bounds the length, so a hostile value cannot forge log lines.
+// never leave this module in clear text. Messages quote values through `quote`, the project's one
+// sanitizer for external text (common/external-text: control and bidi characters out, capped),
+// so a hostile value (an env variable, a Docker label) cannot forge log lines.
+import { quoteExternal } from '../common/external-text.js';
 
 export const REDACTED = '<redacted>';
 
 const MAX_SHOWN = 200;
 
-/** A value as it appears in a message: JSON-quoted (escapes controls and quotes), bounded. */
+/** A value as it appears in a message: quoted, cleaned of control and bidi characters, bounded. */
 export function quote(value: string): string {
-  const bounded = value.length > MAX_SHOWN ? `${value.slice(0, MAX_SHOWN)}…` : value;
-  return JSON.stringify(bounded);
+  return quoteExternal(value, MAX_SHOWN);
 }
 
 /**

@@ -135,7 +135,8 @@ test('OPTS errors name the item by position and never the value', (t) => {
 test('CONTAINERPATH must be absolute, without ".." and control characters', (t) => {
   for (const [path, detail] of [['data', /not absolute/], ['/a/../b', /"\.\." segment/], ['/a\nb', /control character/]] as const) {
     const message = requestError({ DVDI_VOLUME_NAME: 'v', DVDI_VOLUME_CONTAINERPATH1: path, DVDI_VOLUME_NAME1: 'w' }).message;
-    t.true(message.includes(`DVDI_VOLUME_CONTAINERPATH1=${JSON.stringify(path)} is not valid`), message);
+    // Shown through the one external-text sanitizer: the newline becomes a space.
+    t.true(message.includes(`DVDI_VOLUME_CONTAINERPATH1=${JSON.stringify(path.replace('\n', ' '))} is not valid`), message);
     t.regex(message, detail);
   }
 });
