@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { chmod, chown, lstat, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Server } from 'node:http';
+import { quoteExternalValue } from '../common/external-text.js';
 import type { Clock } from '../common/clock.js';
 import { describeError } from '../common/errors.js';
 import { run } from '../common/exec.js';
@@ -96,7 +97,7 @@ function listenOn(server: Server, path: string): Promise<void> {
 /** A group name or numeric id → gid (`getent group`, so NSS groups count too). */
 export async function resolveGroup(group: string): Promise<number> {
   if (/^\d{1,10}$/.test(group)) return Number(group);
-  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}\$?$/.test(group)) throw usage(`--socket-group ${JSON.stringify(group)} is invalid: expected a group name or a numeric gid`);
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}\$?$/.test(group)) throw usage(`--socket-group ${quoteExternalValue(group)} is invalid: expected a group name or a numeric gid`);
   let line: string;
   try {
     line = (await run('getent', ['group', group], { timeoutMs: 10_000 })).stdout;
@@ -104,7 +105,7 @@ export async function resolveGroup(group: string): Promise<number> {
     throw usage(`--socket-group ${group}: no such group (${describeError(error)})`);
   }
   const gid = Number(line.split(':')[2]);
-  if (!Number.isInteger(gid) || gid < 0) throw usage(`--socket-group ${group}: getent answered ${JSON.stringify(line.trim())}, not a group entry`);
+  if (!Number.isInteger(gid) || gid < 0) throw usage(`--socket-group ${group}: getent answered ${quoteExternalValue(line.trim())}, not a group entry`);
   return gid;
 }
 
@@ -135,7 +136,7 @@ export async function startPlugin(options: PluginOptions): Promise<RunningPlugin
   try {
     validateVolumeName(options.name); // plugin names follow the same rule: they become file names
   } catch {
-    throw usage(`invalid plugin name ${JSON.stringify(options.name)}: expected ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`);
+    throw usage(`invalid plugin name ${quoteExternalValue(options.name)}: expected ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`);
   }
   if (options.pool !== undefined && options.backend !== 'loop') throw usage('--pool needs --backend loop (a pool shares block images)');
   if (options.pool !== undefined && options.node === undefined) throw usage('--pool needs --node NAME (the attachment records name the node)');
