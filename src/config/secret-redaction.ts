@@ -68,6 +68,9 @@ export function redactUrl(raw: string): string {
   return `${scheme}${REDACTED}@${base.slice(at + 1)}`;
 }
 
+const SECRET_KEY = /pass|secret|token|auth|key|cred/i;
+const PLAIN_OPTION_VALUE = /^(true|false|yes|no|on|off|null|\d{1,6})$/i;
+
 /**
  * The values inside a URL that are secrets or may be (password, user-only part, query values,
  * fragment), decoded and as written, for the logger's last-line scrubber (see common/logger).
@@ -96,7 +99,11 @@ export function urlSecrets(raw: string): string[] {
   }
   if (url.password !== '') add(url.password);
   else if (url.username !== '') add(url.username);
-  for (const value of url.searchParams.values()) add(value);
+  for (const [key, value] of url.searchParams) {
+    // Scrubbing "true" or "4" from every log line would mangle the JSON of ordinary lines; such
+    // values are options (tls=true, family=4), unless their key says they are credentials.
+    if (SECRET_KEY.test(key) || !PLAIN_OPTION_VALUE.test(value)) add(value);
+  }
   if (url.hash.length > 1) add(url.hash.slice(1));
   return [...out];
 }

@@ -4,6 +4,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { describeError } from '../../../src/common/errors.js';
 import { ConfigError, describeConfig, loadSidecarConfig, loadVolumeRequests, type VolumeSpec } from '../../../src/config/index.js';
+import { urlSecrets } from '../../../src/config/secret-redaction.js';
 
 const RUNS = { numRuns: 300 };
 
@@ -148,4 +149,14 @@ test('finding 7: a query in a URL that does not parse is dropped from the messag
     const text = failure(() => loadSidecarConfig({ DVDI_REDIS_URL: url }, 'node-a'));
     t.false(text.includes('Qv8'), text);
   }
+});
+
+test('finding 7: the log scrubber gets the secret-looking URL values, not plain option values that would mangle JSON', (t) => {
+  const secrets = urlSecrets('redis://u:pw-one@h:6379/0?tls=true&family=4&password=123456&extra=opaque-xyz#frag-abc');
+  t.true(secrets.includes('pw-one'));
+  t.true(secrets.includes('123456'), 'a numeric password still counts: its key says so');
+  t.true(secrets.includes('opaque-xyz'));
+  t.true(secrets.includes('frag-abc'));
+  t.false(secrets.includes('true'));
+  t.false(secrets.includes('4'));
 });
