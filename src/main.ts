@@ -2,13 +2,14 @@
 // builds the clients (driver, mounter, store, HTTP, metrics), wires them into the lifecycle and
 // installs the signal handlers. Order: config → mount-root preflight → store → HTTP (503 until
 // ready) → attach every volume → ready file → keep leases → on SIGTERM/SIGINT detach → exit.
-import { realpath, rm, writeFile } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { systemClock } from './common/clock.js';
 import { AbortedError, DvdiError, ExitCode, describeError, exitCodeOf, type ExitCode as ExitCodeT } from './common/errors.js';
 import { createLogger, type Logger } from './common/logger.js';
+import { removeReadyFile, writeReadyFile } from './common/ready-file.js';
 import { VERSION } from './common/version.js';
 import { ConfigError, describeConfig, loadSidecarConfig, loadVolumeRequests, type Config, type Env, type VolumeSpec } from './config/index.js';
 import type { ContainerDetails } from './docker/container-runtime.js';
@@ -233,7 +234,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
         }),
         registry,
       },
-      { host: config.httpAddr.host, port: config.httpAddr.port, logger: logger.child({ module: 'http' }) },
+      { host: config.httpAddr.host, port: config.httpAddr.port, endpoints: config.httpEndpoints, logger: logger.child({ module: 'http' }) },
     );
     logger.info({ url: http.url }, 'http endpoints listening');
 
@@ -260,7 +261,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
       if (lost !== undefined) throw lost;
       throw error;
     }
-    if (config.readyFile !== undefined) await writeFile(config.readyFile, `${new Date().toISOString()}\n`);
+    if (config.readyFile !== undefined) await writeReadyFile(config.readyFile, `${new Date().toISOString()}\n`);
     logger.info({ volumes: specs.map((s) => s.name) }, 'ready');
 
     await new Promise<void>((resolve) => {
@@ -270,7 +271,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
     });
     leases.abort();
     await keeper;
-    if (config.readyFile !== undefined) await rm(config.readyFile, { force: true });
+    if (config.readyFile !== undefined) await removeReadyFile(config.readyFile);
 
     if (lost !== undefined) {
       logger.error({ err: describeError(lost) }, 'lease lost: fencing (not ready, bind detached unless another holder on this node keeps it)');
@@ -290,7 +291,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
   } finally {
     stopWatching.abort();
     await watching;
-    if (config.readyFile !== undefined) await rm(config.readyFile, { force: true }).catch(() => undefined);
+    if (config.readyFile !== undefined) await removeReadyFile(config.readyFile).catch(() => undefined);
     await schedule?.stop().catch(() => undefined);
     await http?.close().catch(() => undefined);
     await store?.close().catch(() => undefined);

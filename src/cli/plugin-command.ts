@@ -1,4 +1,4 @@
-// `dvdi plugin --name NAME --backend dir|loop [--root DIR] [--socket PATH] [--journal FILE]
+// `dvdi plugin --name NAME --backend dir|loop [--root DIR] [--socket PATH] [--socket-group G] [--journal FILE]
 // [--node NAME] [--pool DIR] [--log-level LEVEL]`: run the reference Docker volume plugin until
 // SIGTERM/SIGINT. Exit 0 after a clean stop, 2 on usage errors.
 import { parseArgs } from 'node:util';
@@ -17,7 +17,8 @@ Options:
   --backend dir|loop   dir: a directory per volume, bind-mounted; loop: a sparse image per
                        volume on a loop device (opts size=GiB, newfstype=ext4|xfs, overwritefs)
   --root DIR           state, volumes and mountpoints (default ${defaultRoot('NAME')})
-  --socket PATH        unix socket (default ${defaultSocket('NAME')})
+  --socket PATH        unix socket (default ${defaultSocket('NAME')}), mode 0600 whatever the umask
+  --socket-group GROUP group (name or gid) that may use the socket too: mode 0660
   --journal FILE       append one JSON line per Mount/Unmount
   --node NAME          node name written to the journal and pool attachment records
   --pool DIR           shared image pool (loop only, needs --node): one node attached at a time
@@ -42,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
         backend: { type: 'string' },
         root: { type: 'string' },
         socket: { type: 'string' },
+        'socket-group': { type: 'string' },
         journal: { type: 'string' },
         node: { type: 'string' },
         pool: { type: 'string' },
@@ -74,6 +76,7 @@ export async function run(argv: string[]): Promise<number> {
       logger,
       ...(values.root === undefined ? {} : { root: values.root }),
       ...(values.socket === undefined ? {} : { socket: values.socket }),
+      ...(values['socket-group'] === undefined ? {} : { socketGroup: values['socket-group'] }),
       ...(values.journal === undefined ? {} : { journal: values.journal }),
       ...(values.node === undefined ? {} : { node: values.node }),
       ...(values.pool === undefined ? {} : { pool: values.pool }),

@@ -19,7 +19,7 @@ export function describeConfig(config: Config, specs: readonly VolumeSpec[]): { 
       sentinelName: config.redisSentinelName ?? null,
       prefix: config.redisPrefix,
     },
-    http: { host: config.httpAddr.host, port: config.httpAddr.port },
+    http: { host: config.httpAddr.host, port: config.httpAddr.port, endpoints: config.httpEndpoints },
     readyFile: config.readyFile ?? null,
     leaseTtlMs: config.leaseTtlMs,
     acquireTimeoutMs: config.acquireTimeoutMs,

@@ -2,10 +2,10 @@
 // with env-var, checked against the rules of settings-table.ts, returned as one frozen Config.
 // Every problem is collected and thrown as one ConfigError.
 import envVar from 'env-var';
-import type { LogLevel } from '../common/logger.js';
+import { hideInLogs, type LogLevel } from '../common/logger.js';
 import { ConfigError, invalidValueMessage, type ConfigProblem } from './config-error.js';
-import { quote, redactUrl } from './secret-redaction.js';
-import { SETTING_RULES, isKnownVariable, type SettingName } from './settings-table.js';
+import { quote, redactUrl, urlSecrets } from './secret-redaction.js';
+import { SETTING_RULES, isKnownVariable, type HTTP_ENDPOINT_SETS, type SettingName } from './settings-table.js';
 import { InvalidValue, identityRule, type HostPort, type ValueRule } from './value-rules.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -26,6 +26,8 @@ export interface Config {
   readonly redisSentinelName: string | undefined;
   readonly redisPrefix: string;
   readonly httpAddr: HostPort;
+  /** Which endpoints the HTTP server serves (DVDI_HTTP_ENDPOINTS). */
+  readonly httpEndpoints: (typeof HTTP_ENDPOINT_SETS)[number];
   readonly readyFile: string | undefined;
   readonly leaseTtlMs: number;
   readonly acquireTimeoutMs: number;
@@ -75,6 +77,8 @@ function shown(name: string, raw: string): string {
  */
 export function loadSidecarConfig(env: Env, hostname: string): Config {
   const present = presentOnly(env);
+  // Before anything can fail or log: a library that echoes the URL's secrets must not print them.
+  for (const name of ['DVDI_REDIS_URL', 'DOCKER_HOST'] as const) for (const secret of urlSecrets(present[name] ?? '')) hideInLogs(secret);
   const reader = envVar.from(present, accessors);
   const problems: ConfigProblem[] = [];
 
@@ -122,6 +126,7 @@ export function loadSidecarConfig(env: Env, hostname: string): Config {
   const redisSentinelName = read<string>('DVDI_REDIS_SENTINEL_NAME');
   const redisPrefix = read<string>('DVDI_REDIS_PREFIX');
   const httpAddr = read<HostPort>('DVDI_HTTP_ADDR');
+  const httpEndpoints = read<(typeof HTTP_ENDPOINT_SETS)[number]>('DVDI_HTTP_ENDPOINTS');
   const readyFile = read<string>('DVDI_READY_FILE');
   const leaseTtlMs = read<number>('DVDI_LEASE_TTL_MS');
   const acquireTimeoutMs = read<number>('DVDI_ACQUIRE_TIMEOUT_MS');
@@ -173,6 +178,7 @@ export function loadSidecarConfig(env: Env, hostname: string): Config {
     redisSentinelName,
     redisPrefix: redisPrefix as string,
     httpAddr: Object.freeze({ ...(httpAddr as HostPort) }),
+    httpEndpoints: httpEndpoints ?? 'all',
     readyFile,
     leaseTtlMs: leaseTtlMs as number,
     acquireTimeoutMs: acquireTimeoutMs as number,

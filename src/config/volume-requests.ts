@@ -148,22 +148,25 @@ export function loadVolumeRequests(env: Env, labels: Readonly<Record<string, str
     built.push(buildSlot(slot, nameEntry.suffix, (key) => chosen.get(`${slot}/${key}`), problems));
   }
 
-  // Checked on name and driver alone, so a slot with another bad key still takes part.
+  // Checked on the name alone, whatever the drivers: every volume appears at ROOT/<name>, so two
+  // slots with one name (even on two drivers) would bind two volumes onto one path. Name and
+  // driver only, so a slot with another bad key still takes part.
   const seen = new Map<string, BuiltSlot>();
   for (const slot of built) {
     const { NAME: name, DRIVER: driver } = slot.values;
-    if (typeof name !== 'string' || typeof driver !== 'string') continue;
-    const id = `${driver}\u0000${name}`;
-    const first = seen.get(id);
+    if (typeof name !== 'string') continue;
+    const first = seen.get(name);
     if (first === undefined) {
-      seen.set(id, slot);
+      seen.set(name, slot);
       continue;
     }
+    const firstDriver = typeof first.values.DRIVER === 'string' ? first.values.DRIVER : '?';
+    const drivers = firstDriver === driver ? `driver ${String(driver)}` : `drivers ${firstDriver} and ${typeof driver === 'string' ? driver : '?'}`;
     problems.push({
       variable: first.sources.NAME.variable,
       message:
-        `${describeOrigin(first.sources.NAME)}=${quote(name)} and ${describeOrigin(slot.sources.NAME)}=${quote(name)} request the same volume ` +
-        `(driver ${driver}) twice: expected each volume once per task`,
+        `${describeOrigin(first.sources.NAME)}=${quote(name)} and ${describeOrigin(slot.sources.NAME)}=${quote(name)} request the same volume name twice (${drivers}); ` +
+        `both would appear at DVDI_MOUNT_ROOT/${name}: expected each volume name once per task`,
     });
   }
 

@@ -4,6 +4,7 @@
 // log line alone says what failed. Option *values* never appear here: callers pass keys only,
 // and plugin replies are scrubbed of option values before they become messages.
 import { DvdiError, ExitCode, type ErrorContext } from '../common/errors.js';
+import { cleanExternalText } from '../common/external-text.js';
 
 /** What a driver call was about, for messages and context fields. */
 export interface CallSite {
@@ -81,10 +82,12 @@ export class DriverTimeoutError extends DriverError {
 /** The plugin answered with a failure: a non-200 status, or 200 with a non-empty `Err`. */
 export class DriverRefusedError extends DriverError {
   readonly status: number;
-  /** The plugin's own message (scrubbed of option values, truncated). */
+  /** The plugin's own message (scrubbed of option values, cleaned and capped). */
   readonly pluginMessage: string;
   constructor(site: CallSite, status: number, pluginMessage: string) {
-    super('DVDI_DRIVER_REFUSED', site, status === 200 ? `plugin error: ${pluginMessage}` : `plugin replied HTTP ${status}: ${pluginMessage}`, {
+    // Quoted: the text is the plugin's, and a reader must see where it starts and ends.
+    const quoted = `"${pluginMessage.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+    super('DVDI_DRIVER_REFUSED', site, status === 200 ? `plugin error: ${quoted}` : `plugin replied HTTP ${status}: ${quoted}`, {
       context: { status },
     });
     this.status = status;
@@ -115,12 +118,12 @@ export class DriverAbortedError extends DriverError {
   }
 }
 
-const MAX_MESSAGE = 512;
-
 /**
  * Make plugin-supplied text safe for messages and logs: replace every option value (of four
  * characters or more — shorter ones such as sizes are not secrets and would blank out unrelated
- * text) by a placeholder naming its key, flatten control characters, and truncate.
+ * text) by a placeholder naming its key, then clean it as all external text is (control and bidi
+ * characters out, capped: common/external-text). Values are replaced before the cap, so a
+ * value cut in half by the cap cannot survive as a fragment.
  */
 export function scrubPluginText(text: string, opts?: Readonly<Record<string, string>>): string {
   let out = text;
@@ -129,7 +132,5 @@ export function scrubPluginText(text: string, opts?: Readonly<Record<string, str
     entries.sort((a, b) => b[1].length - a[1].length); // longest first, so a value containing another is removed whole
     for (const [key, value] of entries) out = out.split(value).join(`<value of ${key}>`);
   }
-  // eslint-disable-next-line no-control-regex
-  out = out.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return out.length > MAX_MESSAGE ? `${out.slice(0, MAX_MESSAGE)}… (${out.length} chars)` : out;
+  return cleanExternalText(out).trim();
 }

@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import { systemClock, type Clock } from '../common/clock.js';
 import { AbortedError } from '../common/errors.js';
+import { cleanExternalText, quoteExternal } from '../common/external-text.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { retry, type BackoffOptions } from '../common/retry.js';
 import type { VolumeInfo, VolumeMethod } from './protocol-types.js';
@@ -161,7 +162,7 @@ export class VolumeDriverClient {
       ...(options.preempt === true ? { Opts: { preempt: 'true' } } : {}),
     };
     const { reply, endpoint } = await this.callWithEndpoint('Mount', site, request, mountReply, options);
-    return hostPathOf(endpoint, reply.Mountpoint);
+    return hostPathOf(endpoint, checkedMountpoint(site, reply.Mountpoint));
   }
 
   async unmount(name: string, id?: string, options: CallOptions = {}): Promise<void> {
@@ -173,7 +174,7 @@ export class VolumeDriverClient {
   async path(name: string, options: CallOptions = {}): Promise<string | undefined> {
     const site: CallSite = { driver: this.driver, method: 'Path', volume: name };
     const { reply, endpoint } = await this.callWithEndpoint('Path', site, { Name: name }, pathReply, options);
-    return reply.Mountpoint ? hostPathOf(endpoint, reply.Mountpoint) : undefined;
+    return reply.Mountpoint ? hostPathOf(endpoint, checkedMountpoint(site, reply.Mountpoint)) : undefined;
   }
 
   /**
@@ -319,6 +320,25 @@ export class VolumeDriverClient {
   }
 }
 
+/** Linux PATH_MAX: no path the kernel can mount is longer. */
+export const MAX_MOUNTPOINT_LENGTH = 4096;
+
+/**
+ * A Mountpoint the plugin answered, refused at the boundary when it cannot be a path anyone
+ * should act on or print: longer than PATH_MAX, or holding control or bidi characters (which
+ * would also forge log lines downstream). Which directories are acceptable is the mounter's rule.
+ */
+export function checkedMountpoint(site: CallSite, mountpoint: string): string {
+  const problem =
+    mountpoint.length > MAX_MOUNTPOINT_LENGTH
+      ? `it is ${mountpoint.length} characters long (at most ${MAX_MOUNTPOINT_LENGTH})`
+      : cleanExternalText(mountpoint, MAX_MOUNTPOINT_LENGTH) !== mountpoint
+        ? 'it holds control or bidi-override characters'
+        : undefined;
+  if (problem === undefined) return mountpoint;
+  throw new DriverBadReplyError(site, `Mountpoint ${quoteExternal(mountpoint)} is not a usable path: ${problem}; expected an absolute path of printable characters`);
+}
+
 /**
  * Docker's rule: a non-200 status (message from `{Err}` or else the raw body) or a 200 with a
  * non-empty `Err` is a refusal; otherwise the body must be JSON of the method's shape.
@@ -336,8 +356,8 @@ export function judgeReply<S extends z.ZodType>(reply: PluginHttpReply, schema: 
     throw new DriverRefusedError(site, reply.status, scrubPluginText(err, opts) || '(empty body)');
   }
   if (parseError !== undefined) {
-    const snippet = scrubPluginText(reply.body, opts).slice(0, 80);
-    throw new DriverBadReplyError(site, reply.body.trim() === '' ? 'empty body (expected JSON)' : `not JSON: "${snippet}"`, parseError);
+    const snippet = quoteExternal(scrubPluginText(reply.body, opts), 80);
+    throw new DriverBadReplyError(site, reply.body.trim() === '' ? 'empty body (expected JSON)' : `not JSON: ${snippet}`, parseError);
   }
   if (isRecord(parsed) && typeof parsed.Err === 'string' && parsed.Err !== '') {
     throw new DriverRefusedError(site, 200, scrubPluginText(parsed.Err, opts));

@@ -1,8 +1,10 @@
 // The sidecar's HTTP face: /readyz, /livez, /metrics, /status. It holds no domain logic: it asks
 // the providers it is given and renders their answers. GET (and HEAD) only; other methods 405,
-// unknown paths 404.
+// unknown paths 404. It also bounds what a client can cost: a connection cap, short header,
+// request, keep-alive and idle timeouts, so no load on the port can take the file descriptors
+// or the time the leases need (the embedded store opens its lock file on every renew).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../common/logger.js';
@@ -18,10 +20,35 @@ export interface HttpProviders {
   registry: Registry;
 }
 
+/** `all`: every endpoint; `probes`: only /readyz, /livez and /metrics (DVDI_HTTP_ENDPOINTS). */
+export type HttpEndpoints = 'all' | 'probes';
+
+/**
+ * Limits on clients. Probes and scrapes need a handful of short connections; the cap is far
+ * above that and far below the process's descriptor limit. Beyond it, Node accepts and closes
+ * at once, so an excess connection costs one descriptor for a moment, never for long.
+ */
+export const HTTP_LIMITS = {
+  maxConnections: 256,
+  /** Whole header block must arrive within this; a silent or trickling client is cut off. */
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5000,
+  /** A socket with no traffic at all for this long is destroyed. */
+  idleSocketTimeoutMs: 10_000,
+  /** How often Node checks the header/request timeouts (its default is 30 s). */
+  checkIntervalMs: 1000,
+  maxRequestsPerSocket: 1000,
+} as const;
+
 export interface HttpServerOptions {
   host: string;
   port: number;
   logger: Logger;
+  /** Default `all`. */
+  endpoints?: HttpEndpoints;
+  /** Override of HTTP_LIMITS (tests). */
+  limits?: Partial<Record<keyof typeof HTTP_LIMITS, number>>;
   /** /livez fails when the event loop's p99 delay exceeds this (a wedged process). */
   maxEventLoopDelayMs?: number;
 }
@@ -66,6 +93,10 @@ export async function startHttpServer(providers: HttpProviders, options: HttpSer
       sendJson(res, 200, await providers.status(), head);
     },
   };
+  // Probes-only: /status reveals node, task, volume names, host paths and holders; some
+  // operators expose the port beyond the node and want only what probes and Prometheus need.
+  if ((options.endpoints ?? 'all') === 'probes') delete routes['/status'];
+  const limits = { ...HTTP_LIMITS, ...options.limits };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://sidecar').pathname;
@@ -78,15 +109,31 @@ export async function startHttpServer(providers: HttpProviders, options: HttpSer
     await route(res, req.method === 'HEAD');
   };
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer({ connectionsCheckingInterval: limits.checkIntervalMs, headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs }, (req, res) => {
     handle(req, res).catch((error: unknown) => {
       options.logger.error({ err: error, url: req.url }, 'http handler failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' }, false);
       else res.destroy();
     });
   });
-  server.keepAliveTimeout = 5000;
-  server.requestTimeout = 10_000;
+  server.maxConnections = limits.maxConnections;
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
+  // Per socket, from accept on: a client that connects and never sends a byte is not covered by
+  // the header timeout (it starts with the first byte), so it would hold a descriptor for ever.
+  server.on('connection', (socket: Socket) => {
+    socket.setTimeout(limits.idleSocketTimeoutMs, () => socket.destroy());
+  });
+  let refusedSince = 0;
+  server.on('drop', () => {
+    // One line per burst, not per connection: a flood must not become a flood of logs.
+    if (refusedSince++ === 0) options.logger.warn({ maxConnections: limits.maxConnections }, 'http connection cap reached; refusing connections');
+  });
+  const quiet = setInterval(() => {
+    if (refusedSince > 0) options.logger.info({ refused: refusedSince }, 'http connections refused at the cap');
+    refusedSince = 0;
+  }, 60_000);
+  quiet.unref();
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -101,6 +148,7 @@ export async function startHttpServer(providers: HttpProviders, options: HttpSer
     address: { host: bound.address, port: bound.port },
     url: `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl === '[::]' ? '[::1]' : hostForUrl}:${bound.port}`,
     async close() {
+      clearInterval(quiet);
       loopDelay.disable();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -5,7 +5,7 @@ import { run } from '../common/exec.js';
 import { readMountInfo } from '../common/mountinfo.js';
 import type { PluginLayout } from './plugin-layout.js';
 import { PluginError } from './plugin-errors.js';
-import { MOUNT_TIMEOUT_MS, unmountPath, type MountOutcome, type VolumeBackend, type VolumeMeta } from './volume-backend.js';
+import { MOUNT_TIMEOUT_MS, VOLUME_MOUNT_OPTIONS, unmountPath, type MountOutcome, type VolumeBackend, type VolumeMeta } from './volume-backend.js';
 
 export class DirBackend implements VolumeBackend {
   readonly kind = 'dir' as const;
@@ -21,7 +21,7 @@ export class DirBackend implements VolumeBackend {
     if (!(await this.layout.check(data, 'dir'))) {
       throw new PluginError('DVDI_PLUGIN_BACKEND_FAILED', `volume ${meta.name}: its data directory ${data} is missing`, { context: { volume: meta.name } });
     }
-    await run('mount', ['--bind', data, mountpoint], { timeoutMs: MOUNT_TIMEOUT_MS });
+    await run('mount', ['--bind', '-o', VOLUME_MOUNT_OPTIONS, '--', data, mountpoint], { timeoutMs: MOUNT_TIMEOUT_MS });
     return { formatted: false };
   }
 

@@ -11,7 +11,7 @@ import { mountsAt, readMountInfo } from '../common/mountinfo.js';
 import type { PluginLayout } from './plugin-layout.js';
 import { PluginError } from './plugin-errors.js';
 import { imageSizeBytes } from './volume-options.js';
-import { MOUNT_TIMEOUT_MS, unmountPath, type MountOutcome, type VolumeBackend, type VolumeMeta } from './volume-backend.js';
+import { MOUNT_TIMEOUT_MS, VOLUME_MOUNT_OPTIONS, unmountPath, type MountOutcome, type VolumeBackend, type VolumeMeta } from './volume-backend.js';
 
 const MKFS_TIMEOUT_MS = 300_000;
 /** How long Unmount waits for autoclear to release the loop device before it only warns. */
@@ -63,7 +63,7 @@ export class LoopBackend implements VolumeBackend {
         formatted = true;
         this.logger.info({ volume: meta.name, device, fsType, replaced: existing }, 'formatted volume image');
       }
-      await run('mount', ['-t', fsType ?? meta.options.fsType, device, mountpoint], { timeoutMs: MOUNT_TIMEOUT_MS });
+      await run('mount', ['-t', fsType ?? meta.options.fsType, '-o', VOLUME_MOUNT_OPTIONS, '--', device, mountpoint], { timeoutMs: MOUNT_TIMEOUT_MS });
       return { formatted, ...(fsType === undefined ? {} : { fsType }) };
     } finally {
       // Mounted: this only sets autoclear. Not mounted (failure): this detaches the device now.

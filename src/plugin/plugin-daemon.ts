@@ -1,13 +1,17 @@
 // Composition of one reference-plugin instance: layout, backend, service, journal, HTTP server
 // on a unix socket. Owns the socket file's life: its directory is created, a stale socket left
-// by a killed instance is replaced (a live one is refused), and the file is removed on close.
+// by a killed instance is replaced (a live one is refused), the socket appears at its path only
+// once it is 0600 (0660 with a socket group), whatever the umask, and it is removed on close.
 // Closing never unmounts: the volumes belong to their clients, and a restarted plugin adopts
 // them from mountinfo.
 import { connect } from 'node:net';
-import { lstat, mkdir, rm } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { chmod, chown, lstat, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Server } from 'node:http';
+import { quoteExternalValue } from '../common/external-text.js';
 import type { Clock } from '../common/clock.js';
+import { describeError } from '../common/errors.js';
+import { run } from '../common/exec.js';
 import type { Logger } from '../common/logger.js';
 import { AttachmentRegistry } from './attachment-registry.js';
 import { DirBackend } from './dir-backend.js';
@@ -27,6 +31,8 @@ export interface PluginOptions {
   root?: string;
   /** Default /run/docker/plugins/NAME.sock. */
   socket?: string;
+  /** Group (name or numeric id) that may use the socket too: mode 0660 instead of 0600. */
+  socketGroup?: string;
   journal?: string;
   node?: string;
   /** Shared image pool (loop backend), for simulating several nodes with block semantics. */
@@ -78,7 +84,7 @@ async function prepareSocket(path: string): Promise<void> {
   await rm(path, { force: true });
 }
 
-function listen(server: Server, path: string): Promise<void> {
+function listenOn(server: Server, path: string): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     server.once('error', reject);
     server.listen(path, () => {
@@ -88,11 +94,49 @@ function listen(server: Server, path: string): Promise<void> {
   });
 }
 
+/** A group name or numeric id → gid (`getent group`, so NSS groups count too). */
+export async function resolveGroup(group: string): Promise<number> {
+  if (/^\d{1,10}$/.test(group)) return Number(group);
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]{0,63}\$?$/.test(group)) throw usage(`--socket-group ${quoteExternalValue(group)} is invalid: expected a group name or a numeric gid`);
+  let line: string;
+  try {
+    line = (await run('getent', ['group', group], { timeoutMs: 10_000 })).stdout;
+  } catch (error) {
+    throw usage(`--socket-group ${group}: no such group (${describeError(error)})`);
+  }
+  const gid = Number(line.split(':')[2]);
+  if (!Number.isInteger(gid) || gid < 0) throw usage(`--socket-group ${group}: getent answered ${quoteExternalValue(line.trim())}, not a group entry`);
+  return gid;
+}
+
+/**
+ * Whoever can connect to the socket can create, mount and remove root's volumes, so it must
+ * never be reachable with the umask's permissions, not even between bind() and chmod(): the
+ * server listens in a fresh 0700 directory beside the final path, the socket gets its mode
+ * (and group) there, and only then is it renamed into place. rename keeps the socket's inode,
+ * so the listener answers at the new path; it is atomic, and refuses to cross filesystems.
+ */
+async function listen(server: Server, path: string, gid: number | undefined): Promise<void> {
+  const staging = await mkdtemp(join(dirname(path), `.${basename(path)}.`)); // mkdtemp makes it 0700
+  try {
+    const staged = join(staging, 'sock');
+    await listenOn(server, staged);
+    if (gid !== undefined) await chown(staged, -1, gid);
+    await chmod(staged, gid === undefined ? 0o600 : 0o660);
+    await rename(staged, path);
+  } catch (error) {
+    server.close();
+    throw error;
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
 export async function startPlugin(options: PluginOptions): Promise<RunningPlugin> {
   try {
     validateVolumeName(options.name); // plugin names follow the same rule: they become file names
   } catch {
-    throw usage(`invalid plugin name ${JSON.stringify(options.name)}: expected ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`);
+    throw usage(`invalid plugin name ${quoteExternalValue(options.name)}: expected ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`);
   }
   if (options.pool !== undefined && options.backend !== 'loop') throw usage('--pool needs --backend loop (a pool shares block images)');
   if (options.pool !== undefined && options.node === undefined) throw usage('--pool needs --node NAME (the attachment records name the node)');
@@ -105,10 +149,11 @@ export async function startPlugin(options: PluginOptions): Promise<RunningPlugin
   await service.start();
 
   const socket = resolve(options.socket ?? defaultSocket(options.name));
+  const gid = options.socketGroup === undefined ? undefined : await resolveGroup(options.socketGroup);
   await prepareSocket(socket);
   const server = createPluginServer(service, logger, options.faults === undefined ? undefined : new FaultInjector(options.faults));
-  await listen(server, socket);
-  logger.info({ socket, root: layout.root, backend: backend.kind, pool: options.pool, journal: options.journal }, 'plugin serving');
+  await listen(server, socket, gid);
+  logger.info({ socket, socketMode: gid === undefined ? '0600' : '0660', socketGid: gid, root: layout.root, backend: backend.kind, pool: options.pool, journal: options.journal }, 'plugin serving');
 
   let closing: Promise<void> | undefined;
   return {

@@ -11,14 +11,15 @@
 // (a symlink planted at ROOT/mounts/x would otherwise make mount(8) follow it out of ROOT).
 import { lstat, mkdir, realpath } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { cleanExternalText, quoteExternalValue } from '../common/external-text.js';
 import { VOLUME_NAME_PATTERN } from '../driver/protocol-types.js';
 import { PluginError } from './plugin-errors.js';
 
 export function validateVolumeName(name: unknown): string {
   if (typeof name !== 'string' || !VOLUME_NAME_PATTERN.test(name)) {
-    const shown = typeof name === 'string' ? JSON.stringify(name.length > 160 ? `${name.slice(0, 160)}…` : name) : String(name);
+    const shown = quoteExternalValue(name, 160);
     throw new PluginError('DVDI_PLUGIN_BAD_NAME', `invalid volume name ${shown}: expected ${VOLUME_NAME_PATTERN.source}`, {
-      context: { volume: typeof name === 'string' ? name.slice(0, 160) : undefined },
+      context: { volume: typeof name === 'string' ? cleanExternalText(name, 160) : undefined },
       exitCode: 2,
     });
   }

@@ -4,6 +4,7 @@
 // when the operation fails, 400 + {Err} when the request cannot be decoded — the same split
 // go-plugins-helpers makes, so Docker's error text looks as it does with real plugins.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { quoteExternal, quoteExternalValue } from '../common/external-text.js';
 import { DvdiError, describeError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { VOLUME_METHODS, type VolumeMethod } from '../driver/protocol-types.js';
@@ -38,14 +39,14 @@ function decode(body: string, allowEmpty: boolean): Json {
 /** `Name` must be a string to decode at all; whether it is a *valid* name is the service's call. */
 function nameOf(request: Json): string {
   const name = request.Name;
-  if (typeof name !== 'string') throw new BadRequestError(`request field Name must be a string, got ${name === undefined ? 'nothing' : JSON.stringify(name)}`);
+  if (typeof name !== 'string') throw new BadRequestError(`request field Name must be a string, got ${name === undefined ? 'nothing' : quoteExternalValue(name)}`);
   return name;
 }
 
 function idOf(request: Json): string | undefined {
   const id = request.ID;
   if (id === undefined || id === null || id === '') return undefined;
-  if (typeof id !== 'string') throw new BadRequestError(`request field ID must be a string, got ${JSON.stringify(id)}`);
+  if (typeof id !== 'string') throw new BadRequestError(`request field ID must be a string, got ${quoteExternalValue(id)}`);
   return id;
 }
 
@@ -54,7 +55,7 @@ function optsOf(request: Json): Record<string, string> | null {
   if (opts === undefined || opts === null) return null;
   if (typeof opts !== 'object' || Array.isArray(opts)) throw new BadRequestError('request field Opts must be an object of strings or null');
   for (const [key, value] of Object.entries(opts)) {
-    if (typeof value !== 'string') throw new BadRequestError(`request field Opts.${key} must be a string, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'string') throw new BadRequestError(`request field Opts.${quoteExternal(key, 64)} must be a string, got ${quoteExternalValue(value)}`);
   }
   return opts as Record<string, string>;
 }
@@ -69,7 +70,7 @@ function preemptOf(request: Json): boolean | undefined {
   for (const [key, value] of Object.entries(opts as Record<string, unknown>)) {
     if (key.toLowerCase() !== 'preempt') continue;
     const lower = typeof value === 'string' ? value.trim().toLowerCase() : '';
-    if (lower !== 'true' && lower !== 'false') throw new BadRequestError(`option preempt=${JSON.stringify(value)} is invalid: expected a boolean (true|false)`);
+    if (lower !== 'true' && lower !== 'false') throw new BadRequestError(`option preempt=${quoteExternalValue(value)} is invalid: expected a boolean (true|false)`);
     return lower === 'true';
   }
   return undefined;

@@ -39,6 +39,13 @@ export interface VolumeBackend {
 }
 
 export const MOUNT_TIMEOUT_MS = 120_000;
+
+/**
+ * Options every volume mount of the plugin gets: a setuid binary or a device node written into
+ * a volume (by root in some container) must not act as one for whoever reaches the mountpoint
+ * on the host. util-linux applies them to a `--bind` too (bind, then remount of the new mount).
+ */
+export const VOLUME_MOUNT_OPTIONS = 'nosuid,nodev';
 export const UNMOUNT_TIMEOUT_MS = 60_000;
 
 /** Plain (not lazy) unmount: a busy filesystem must fail loudly, not detach underneath a writer. */

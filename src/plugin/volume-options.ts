@@ -2,6 +2,7 @@
 // parsing and validation at Create. Keys are case-insensitive, as in REX-Ray/libStorage; an
 // unknown key or a bad value is refused with a message naming the key, the value and the
 // accepted form, so a typo never silently becomes a default.
+import { quoteExternal, quoteExternalValue } from '../common/external-text.js';
 import { PluginError } from './plugin-errors.js';
 
 export const FS_TYPES = ['ext4', 'xfs'] as const;
@@ -33,7 +34,7 @@ const MAX_SIZE_GIB = 1024;
 
 function badValue(key: string, value: string): PluginError {
   const accepted = ACCEPTED[key as OptionKey];
-  return new PluginError('DVDI_PLUGIN_BAD_OPTION', `option ${key}=${JSON.stringify(value)} is invalid: expected ${accepted}`, {
+  return new PluginError('DVDI_PLUGIN_BAD_OPTION', `option ${key}=${quoteExternalValue(value)} is invalid: expected ${accepted}`, {
     context: { option: key, value },
     exitCode: 2,
   });
@@ -52,7 +53,7 @@ export function parseVolumeOptions(opts: Readonly<Record<string, string>> | null
   for (const [rawKey, value] of Object.entries(opts ?? {})) {
     const key = rawKey.trim().toLowerCase();
     if (!(key in ACCEPTED)) {
-      throw new PluginError('DVDI_PLUGIN_BAD_OPTION', `unknown option ${JSON.stringify(rawKey)}: accepted keys are ${OPTION_KEYS.join(', ')} (case-insensitive)`, {
+      throw new PluginError('DVDI_PLUGIN_BAD_OPTION', `unknown option ${quoteExternal(rawKey, 64)}: accepted keys are ${OPTION_KEYS.join(', ')} (case-insensitive)`, {
         context: { option: rawKey },
         exitCode: 2,
       });
@@ -60,7 +61,7 @@ export function parseVolumeOptions(opts: Readonly<Record<string, string>> | null
     const known = key as OptionKey;
     const earlier = seen.get(known);
     if (earlier !== undefined) {
-      throw new PluginError('DVDI_PLUGIN_BAD_OPTION', `option ${key} given twice (as ${JSON.stringify(earlier)} and ${JSON.stringify(rawKey)})`, {
+      throw new PluginError('DVDI_PLUGIN_BAD_OPTION', `option ${key} given twice (as ${quoteExternalValue(earlier)} and ${quoteExternalValue(rawKey)})`, {
         context: { option: key },
         exitCode: 2,
       });

@@ -8,7 +8,7 @@ import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import * as model from './refcount-model.js';
 import type { Transition, VolumeRecord } from './refcount-model.js';
-import { StoreClosedError, StoreIoError } from './refcount-errors.js';
+import { StoreClosedError, StoreIoError, StoreStateCorruptError } from './refcount-errors.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -122,6 +122,7 @@ export class EmbeddedRefcountStore implements RefcountStore {
       .map((record) => model.view(record, now));
   }
 
+  /** False while the store cannot be used yet; a corrupt state file throws: waiting never fixes it. */
   async ping(): Promise<boolean> {
     if (this.closed) return false;
     try {
@@ -130,6 +131,7 @@ export class EmbeddedRefcountStore implements RefcountStore {
       await readState(this.dir);
       return true;
     } catch (error) {
+      if (error instanceof StoreStateCorruptError) throw error;
       this.logger.debug({ err: error }, 'embedded store ping failed');
       return false;
     }
@@ -170,6 +172,8 @@ export class EmbeddedRefcountStore implements RefcountStore {
         const state = await readState(this.dir);
         const { changed, result } = apply(state, this.clock.now());
         if (changed) {
+          // Every operation reads and writes the whole file: idle records must not pile up.
+          pruneIdle(state, this.clock.now());
           // A writer whose lock was broken as stale (paused past lockStaleMs) must not write.
           if (!(await held.stillHeld())) throw new StoreIoError('write state (lock was broken as stale)', this.dir, undefined);
           await writeStateAtomic(this.dir, state);
@@ -202,4 +206,30 @@ export class EmbeddedRefcountStore implements RefcountStore {
   private assertOpen(): void {
     if (this.closed) throw new StoreClosedError(this.backend);
   }
+}
+
+/**
+ * How long an idle record (no holder, every node absent) is kept. Not at once: its epoch and
+ * last grant are what keep the fencing token from going back, and a holder paused past its
+ * lease must hear `lost` (record there, token gone), not `missing` (which re-registers). An hour
+ * is far beyond any lease and any pause a holder survives.
+ */
+export const IDLE_RECORD_RETENTION_MS = 3_600_000;
+
+/** Stamp newly idle records, forget the stamps of active ones, drop those idle past the retention. */
+function pruneIdle(state: StoreState, now: number): void {
+  const idleSince = (state.idleSince ??= {});
+  for (const [id, record] of Object.entries(state.volumes)) {
+    if (model.isActive(record)) {
+      delete idleSince[id];
+      continue;
+    }
+    const since = idleSince[id];
+    if (since === undefined || since > now) idleSince[id] = now; // a stamp from the future is reset, never trusted
+    else if (now - since > IDLE_RECORD_RETENTION_MS) {
+      delete state.volumes[id];
+      delete idleSince[id];
+    }
+  }
+  for (const id of Object.keys(idleSince)) if (!Object.hasOwn(state.volumes, id)) delete idleSince[id];
 }

@@ -14,12 +14,13 @@ export class StoreLockTimeoutError extends DvdiError {
 
 /** The state file exists but is not a state this code wrote: never guess, never overwrite it. */
 export class StoreStateCorruptError extends DvdiError {
-  constructor(statePath: string, cause: unknown) {
-    super('DVDI_STORE_STATE_CORRUPT', `state file ${statePath} is not a valid refcount state`, {
-      context: { statePath },
-      cause,
-      exitCode: ExitCode.Unavailable,
-    });
+  constructor(statePath: string, problem: string, cause: unknown) {
+    super(
+      'DVDI_STORE_STATE_CORRUPT',
+      `state file ${statePath} is not a valid refcount state: ${problem}; nothing was changed. ` +
+        `The state before the last write is in ${statePath}.prev: check it, then copy it over ${statePath} (or move ${statePath} away to start empty)`,
+      { context: { statePath }, cause, exitCode: ExitCode.Unavailable },
+    );
   }
 }
 

@@ -12,6 +12,9 @@
 //   - other PID namespace (another container) → cannot be probed: dead once the lock is older
 //                                               than `staleMs`, far longer than any critical
 //                                               section (read, apply, write: milliseconds)
+//   - stamped more than `staleMs` in the future → dead: no clock step explains it, and without
+//                                               this bound a forged or skewed stamp would make
+//                                               the lock live for ever
 // Breaking goes through a second O_EXCL file (`.break`) so that two waiters that both judged the
 // same lock stale cannot end up deleting a fresh lock taken in between.
 import { randomBytes } from 'node:crypto';
@@ -116,6 +119,7 @@ async function observe(path: string, now: number): Promise<Observation> {
 /** Why the owner is known dead, or undefined while it may be alive. */
 async function deathReason(owner: LockOwner, me: Identity, now: number, staleMs: number): Promise<string | undefined> {
   if (owner.bootId !== me.bootId) return 'taken before the last reboot';
+  if (owner.takenAt - now > staleMs) return `stamped ${owner.takenAt - now} ms in the future (more than the ${staleMs} ms tolerated)`;
   if (owner.pidNs === me.pidNs) {
     if (owner.pid === me.pid) return owner.startTime === me.startTime ? undefined : 'pid reused';
     const proc = await readStartTime(owner.pid);
@@ -191,6 +195,8 @@ export class FileLock {
       } else if (seen.ageMs > 2000) {
         // Created but never written: its owner died between open and write (or it is garbage).
         reason = 'unreadable and older than 2 s';
+      } else if (-seen.ageMs > this.staleMs) {
+        reason = `unreadable and modified ${-Math.round(seen.ageMs)} ms in the future`;
       }
       if (reason !== undefined && (await this.breakStale(seen.text, reason, me))) {
         brokeStale = true;
@@ -219,7 +225,7 @@ export class FileLock {
       // outlives a few seconds belongs to a breaker that died; clear it and try next round.
       const seen = await observe(breakPath, this.clock.now());
       const age = seen.kind === 'owner' ? this.clock.now() - seen.owner.takenAt : seen.kind === 'unreadable' ? seen.ageMs : 0;
-      if (seen.kind !== 'gone' && age > 5000) await removeIfSame(breakPath, seen.text);
+      if (seen.kind !== 'gone' && (age > 5000 || -age > this.staleMs)) await removeIfSame(breakPath, seen.text);
       return false;
     }
     try {

@@ -1,20 +1,28 @@
 // The embedded store's state file: read and validate it, and replace it atomically so that a
 // crash at any instant leaves either the old or the new state, never a torn one
 // (write a temp file, fsync it, rename over, fsync the directory so the rename itself is durable).
+// Before each replace the current file — read and validated in the same locked transaction — is
+// kept as state.json.prev (a hard link: no copy), so a state.json damaged from outside (an edit,
+// a disk fault, a hostile write to ROOT/.dvdi) leaves the last good state for the operator.
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { link, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { cleanExternalText } from '../common/external-text.js';
 import type { VolumeRecord } from './refcount-model.js';
 import { StoreIoError, StoreStateCorruptError } from './refcount-errors.js';
 
 export const STATE_FILE = 'state.json';
+/** The state as it was before the last write. */
+export const PREVIOUS_STATE_FILE = `${STATE_FILE}.prev`;
 const TEMP_PREFIX = `${STATE_FILE}.tmp-`;
 
 export interface StoreState {
   version: 1;
   /** Keyed by volumeId(). */
   volumes: Record<string, VolumeRecord>;
+  /** Since when (store ms) each idle volume has been idle, keyed as `volumes`: for pruning. */
+  idleSince?: Record<string, number>;
 }
 
 const finite = z.number().finite();
@@ -43,19 +51,28 @@ const volumeSchema = z.object({
   holders: z.array(holderSchema),
   nodes: z.array(nodeSchema),
 });
-const stateSchema = z.object({ version: z.literal(1), volumes: z.record(z.string(), volumeSchema) });
+const stateSchema = z.object({ version: z.literal(1), volumes: z.record(z.string(), volumeSchema), idleSince: z.record(z.string(), finite).optional() });
 
 export function emptyState(): StoreState {
   return { version: 1, volumes: {} };
 }
 
-/** Parse and validate state text; throws StoreStateCorruptError naming `path`. */
+/** Parse and validate state text; throws StoreStateCorruptError naming `path` and the problem. */
 export function parseState(text: string, path: string): StoreState {
+  let json: unknown;
   try {
-    return stateSchema.parse(JSON.parse(text));
+    json = JSON.parse(text);
   } catch (error) {
-    throw new StoreStateCorruptError(path, error);
+    throw new StoreStateCorruptError(path, `it is not JSON (${cleanExternalText(error instanceof Error ? error.message : String(error), 120)})`, error);
   }
+  const result = stateSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue === undefined || issue.path.length === 0 ? 'the top level' : issue.path.map(String).join('.');
+    const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more problems)` : '';
+    throw new StoreStateCorruptError(path, `${cleanExternalText(where, 120)}: ${issue?.message ?? 'invalid'}${more}`, undefined);
+  }
+  return result.data;
 }
 
 /** The current state; a missing file is the empty state (first use on this node). */
@@ -84,6 +101,7 @@ export async function writeStateAtomic(dir: string, state: StoreState): Promise<
     } finally {
       await handle.close();
     }
+    await keepPrevious(dir);
     await rename(temp, path);
     const dirHandle = await open(dir, 'r');
     try {
@@ -94,6 +112,23 @@ export async function writeStateAtomic(dir: string, state: StoreState): Promise<
   } catch (error) {
     await unlink(temp).catch(() => undefined);
     throw new StoreIoError('write state', path, error);
+  }
+}
+
+/**
+ * state.json → state.json.prev: drop the old copy, hard-link the current file. No temp file, so
+ * a writer killed in between leaves nothing to clean up, only (for a moment) no previous copy.
+ */
+async function keepPrevious(dir: string): Promise<void> {
+  const previous = join(dir, PREVIOUS_STATE_FILE);
+  await unlink(previous).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  });
+  try {
+    await link(join(dir, STATE_FILE), previous);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // the first write: nothing to keep
+    throw error;
   }
 }
 

@@ -30,7 +30,15 @@ export type PluginMode =
   /** Activate answers `{"Implements":["NetworkDriver"]}` */
   | 'not-volume-driver'
   /** answers like `ok`, after `slowMs` (a Mount that takes a while, to interrupt it) */
-  | 'slow';
+  | 'slow'
+  /** 500 with an Err of terminal escapes, newlines, C1 CSI (U+009B) and bidi overrides */
+  | 'hostile-err'
+  /** 500 with a 3 MB Err */
+  | 'huge-err'
+  /** 200 with a 3 MB Mountpoint */
+  | 'huge-mountpoint'
+  /** 200 with a Mountpoint holding escapes, a newline and a bidi override */
+  | 'hostile-mountpoint';
 
 export type MethodName = 'Plugin.Activate' | 'Create' | 'Remove' | 'Mount' | 'Path' | 'Unmount' | 'Get' | 'List' | 'Capabilities';
 
@@ -53,6 +61,12 @@ export interface MisbehavingPlugin {
 }
 
 export const PLUGIN_ERROR_TEXT = 'the backend is on fire';
+
+/** What mode `hostile-err` answers: every trick a hostile plugin has to forge or hide text. */
+export const HOSTILE_TEXT =
+  '\u001b[2J\u001b[31mcleared\u001b[0m\n{"level":"info","msg":"FORGED line"}\r\n\u009b2Jcsi \u202eesrever\u202c \u2066isolated\u2069 \u200ftail\u0007\u007f\u0000end';
+/** Size of the `huge-*` replies. */
+export const HUGE_TEXT_LENGTH = 3 * 1024 * 1024;
 
 export async function startMisbehavingPlugin(options: {
   socketPath: string;
@@ -153,6 +167,14 @@ export async function startMisbehavingPlugin(options: {
         case 'slow':
           setTimeout(() => answerOk(), options.slowMs ?? 2000);
           return;
+        case 'hostile-err':
+          return send(res, 500, JSON.stringify({ Err: HOSTILE_TEXT }));
+        case 'huge-err':
+          return send(res, 500, JSON.stringify({ Err: `huge:${'E'.repeat(HUGE_TEXT_LENGTH)}` }));
+        case 'huge-mountpoint':
+          return send(res, 200, JSON.stringify({ Mountpoint: `/${'m'.repeat(HUGE_TEXT_LENGTH)}` }));
+        case 'hostile-mountpoint':
+          return send(res, 200, JSON.stringify({ Mountpoint: `${options.mountRoot}/x\u001b[31m\n\u202eevil` }));
         case 'ok': {
           answerOk();
           return;

@@ -91,7 +91,7 @@ test('a Mount refused with Err on 200: exit 3, the failure is named, no Unmount,
   const result = await dvdi(['driver', 'check', '--driver', 'bad', '--plugin-dirs', dirsArg, '--opt', 'password=very-secret-value']);
   t.is(result.code, 3, result.stdout);
   t.regex(row(result.stdout, 'Create') ?? '', /PASS.*with options password/);
-  t.regex(row(result.stdout, 'Mount') ?? '', /FAIL.*DVDI_DRIVER_REFUSED: VolumeDriver\.Mount of volume "dvdi-check-[0-9a-f]{8}" on driver "bad": plugin error: the backend is on fire/);
+  t.regex(row(result.stdout, 'Mount') ?? '', /FAIL.*DVDI_DRIVER_REFUSED: VolumeDriver\.Mount of volume "dvdi-check-[0-9a-f]{8}" on driver "bad": plugin error: "the backend is on fire"/);
   t.regex(row(result.stdout, 'Path') ?? '', /SKIP/);
   t.regex(row(result.stdout, 'Unmount (cleanup)') ?? '', /SKIP/);
   t.regex(row(result.stdout, 'Remove (cleanup)') ?? '', /PASS/);

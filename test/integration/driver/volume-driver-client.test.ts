@@ -82,9 +82,9 @@ test('a well-behaved plugin: the whole protocol, Docker headers, one Activate', 
 });
 
 const refusals: Array<[PluginMode, number, RegExp]> = [
-  ['err-200', 200, new RegExp(`plugin error: ${PLUGIN_ERROR_TEXT}`)],
-  ['err-500', 500, new RegExp(`HTTP 500: ${PLUGIN_ERROR_TEXT}$`)],
-  ['text-500', 500, new RegExp(`HTTP 500: internal failure: ${PLUGIN_ERROR_TEXT}$`)],
+  ['err-200', 200, new RegExp(`plugin error: "${PLUGIN_ERROR_TEXT}"`)],
+  ['err-500', 500, new RegExp(`HTTP 500: "${PLUGIN_ERROR_TEXT}"$`)],
+  ['text-500', 500, new RegExp(`HTTP 500: "internal failure: ${PLUGIN_ERROR_TEXT}"$`)],
 ];
 for (const [mode, status, pattern] of refusals) {
   test(`Mount answered ${mode}: DVDI_DRIVER_REFUSED after exactly one request`, async (t) => {

@@ -4,6 +4,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { describeError } from '../../../src/common/errors.js';
 import { ConfigError, describeConfig, loadSidecarConfig, loadVolumeRequests, type VolumeSpec } from '../../../src/config/index.js';
+import { urlSecrets } from '../../../src/config/secret-redaction.js';
 
 const RUNS = { numRuns: 300 };
 
@@ -121,4 +122,41 @@ test('a password in a URL that does not even parse is still hidden', (t) => {
     const text = failure(() => loadSidecarConfig({ DVDI_REDIS_URL: url }, 'node-a'));
     t.false(text.includes('Pw9x'), text);
   }
+});
+
+const queryValue = fc.stringMatching(/^[A-Za-z0-9._~-]{1,20}$/).map((s) => `Qv8${s}`);
+
+test('finding 7: every query value and the fragment of DVDI_REDIS_URL are redacted, keys kept', (t) => {
+  fc.assert(
+    fc.property(password, queryValue, queryValue, (pw, q1, frag) => {
+      const url = `redis://acl:${pw}@redis.local:6379/1?password=${q1}&sentinelPassword=${q1}x#${frag}`;
+      const config = loadSidecarConfig({ DVDI_REDIS_URL: url }, 'node-a');
+      const described = JSON.stringify(describeConfig(config, []));
+      const errorText = failure(() => loadSidecarConfig({ DVDI_REDIS_URL: url.replace('/1?', '/x?') }, 'node-a'));
+      return (
+        config.redisUrl === url &&
+        leaks(described + errorText, [pw, q1, frag]) === undefined &&
+        described.includes('redis://acl:<redacted>@redis.local:6379/1?password=<redacted>&sentinelPassword=<redacted>#<redacted>')
+      );
+    }),
+    RUNS,
+  );
+  t.pass();
+});
+
+test('finding 7: a query in a URL that does not parse is dropped from the message', (t) => {
+  for (const url of ['redis://h:99999/0?password=Qv8x', 'redis://h:1/zz#Qv8frag', 'redis//h?password=Qv8y']) {
+    const text = failure(() => loadSidecarConfig({ DVDI_REDIS_URL: url }, 'node-a'));
+    t.false(text.includes('Qv8'), text);
+  }
+});
+
+test('finding 7: the log scrubber gets the secret-looking URL values, not plain option values that would mangle JSON', (t) => {
+  const secrets = urlSecrets('redis://u:pw-one@h:6379/0?tls=true&family=4&password=123456&extra=opaque-xyz#frag-abc');
+  t.true(secrets.includes('pw-one'));
+  t.true(secrets.includes('123456'), 'a numeric password still counts: its key says so');
+  t.true(secrets.includes('opaque-xyz'));
+  t.true(secrets.includes('frag-abc'));
+  t.false(secrets.includes('true'));
+  t.false(secrets.includes('4'));
 });

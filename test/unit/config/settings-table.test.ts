@@ -27,9 +27,10 @@ test('SETTINGS lists every setting of the contract with its default, plus the do
   t.regex(byName.get('DVDI_NODE_ID')?.default ?? '', /\$HOST, else \$NODE_NAME, else the hostname/);
   t.regex(byName.get('DVDI_TASK_ID')?.default ?? '', /\$MESOS_TASK_ID, else \$POD_UID, else the hostname/);
   t.is(byName.get('DVDI_SHUTDOWN_TIMEOUT_MS')?.default, '30000');
+  t.is(byName.get('DVDI_HTTP_ENDPOINTS')?.default, 'all');
   t.deepEqual(
     [...byName.keys()].sort(),
-    [...Object.keys(CONTRACT_SETTINGS), 'DVDI_NODE_ID', 'DVDI_TASK_ID', 'DVDI_SHUTDOWN_TIMEOUT_MS'].sort(),
+    [...Object.keys(CONTRACT_SETTINGS), 'DVDI_NODE_ID', 'DVDI_TASK_ID', 'DVDI_SHUTDOWN_TIMEOUT_MS', 'DVDI_HTTP_ENDPOINTS'].sort(),
   );
   for (const row of SETTINGS) {
     t.true(row.description.length > 0 && row.accepted.length > 0, row.name);

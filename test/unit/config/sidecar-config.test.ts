@@ -34,6 +34,7 @@ test('defaults are exactly those of docs/contract.md', (t) => {
     redisSentinelName: undefined,
     redisPrefix: 'dvdi',
     httpAddr: { host: '0.0.0.0', port: 9650 },
+    httpEndpoints: 'all',
     readyFile: undefined,
     leaseTtlMs: 15000,
     acquireTimeoutMs: 60000,
