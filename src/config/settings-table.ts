@@ -49,7 +49,7 @@ export const SETTING_RULES = {
   DVDI_REDIS_SENTINEL_NAME: { rule: sentinelNameRule, default: undefined, description: 'master name the sentinels watch; only with DVDI_REDIS_SENTINELS' },
   DVDI_REDIS_PREFIX: { rule: redisPrefixRule, default: 'dvdi', description: 'key prefix in Redis' },
   DVDI_HTTP_ADDR: { rule: listenAddressRule, default: '0.0.0.0:9650', description: 'listen address for /readyz, /livez, /metrics, /status; ":PORT" = all IPv4 interfaces' },
-  DVDI_HTTP_ENDPOINTS: { rule: enumRule(HTTP_ENDPOINT_SETS), default: 'all', description: '`all`: /readyz, /livez, /metrics and /status; `probes`: only /readyz, /livez and /metrics (/status names the node, task, volumes, host paths and holders); an addition to CONTRACT.md' },
+  DVDI_HTTP_ENDPOINTS: { rule: enumRule(HTTP_ENDPOINT_SETS), default: 'all', description: '`all`: /readyz, /livez, /metrics and /status; `probes`: only /readyz, /livez and /metrics (/status names the node, task, volumes, host paths and holders)' },
   DVDI_READY_FILE: { rule: absolutePathRule, default: undefined, description: 'file created when ready, removed on shutdown' },
   DVDI_LEASE_TTL_MS: { rule: integerRule(1000), default: '15000', description: 'lease TTL; renewed every TTL/3' },
   DVDI_ACQUIRE_TIMEOUT_MS: { rule: integerRule(1), default: '60000', description: 'how long to wait for a volume held elsewhere' },
