@@ -3,7 +3,7 @@
 // not), the VolumeDriver methods with per-call time limits, retry of connection errors only,
 // reply validation, and an observer hook for metrics. It knows nothing about tasks, refcounts
 // or Redis. Failure semantics follow moby `pkg/plugins/client.go` and `daemon/volume/drivers`.
-import type { z } from 'zod';
+import type { z } from '../common/shape-check.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { AbortedError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
@@ -234,7 +234,7 @@ export class VolumeDriverClient {
     };
   }
 
-  private async call<S extends z.ZodType>(
+  private async call<S extends z.ZodMiniType>(
     method: VolumeMethod,
     site: CallSite,
     payload: unknown,
@@ -245,7 +245,7 @@ export class VolumeDriverClient {
     return (await this.callWithEndpoint(method, site, payload, schema, options, opts)).reply;
   }
 
-  private async callWithEndpoint<S extends z.ZodType>(
+  private async callWithEndpoint<S extends z.ZodMiniType>(
     method: VolumeMethod,
     site: CallSite,
     payload: unknown,
@@ -267,7 +267,7 @@ export class VolumeDriverClient {
   }
 
   /** One POST (retrying connection errors only) and the judgement of its reply. */
-  private async exchange<S extends z.ZodType>(
+  private async exchange<S extends z.ZodMiniType>(
     endpoint: PluginEndpoint,
     path: string,
     payload: unknown,
@@ -323,7 +323,7 @@ export class VolumeDriverClient {
  * Docker's rule: a non-200 status (message from `{Err}` or else the raw body) or a 200 with a
  * non-empty `Err` is a refusal; otherwise the body must be JSON of the method's shape.
  */
-export function judgeReply<S extends z.ZodType>(reply: PluginHttpReply, schema: S, site: CallSite, opts?: Readonly<Record<string, string>>): z.infer<S> {
+export function judgeReply<S extends z.ZodMiniType>(reply: PluginHttpReply, schema: S, site: CallSite, opts?: Readonly<Record<string, string>>): z.infer<S> {
   let parsed: unknown;
   let parseError: unknown;
   try {

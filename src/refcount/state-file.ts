@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { z } from '../common/shape-check.js';
 import type { VolumeRecord } from './refcount-model.js';
 import { StoreIoError, StoreStateCorruptError } from './refcount-errors.js';
 
@@ -17,7 +17,8 @@ export interface StoreState {
   volumes: Record<string, VolumeRecord>;
 }
 
-const finite = z.number().finite();
+// z.number() refuses NaN and ±Infinity.
+const finite = z.number();
 const holderSchema = z.object({
   token: z.string(),
   node: z.string(),
@@ -28,18 +29,18 @@ const holderSchema = z.object({
 const nodeSchema = z.object({
   node: z.string(),
   state: z.enum(['absent', 'mounting', 'mounted', 'unmounting']),
-  performer: z.string().optional(),
-  mountpoint: z.string().optional(),
-  mountId: z.string().optional(),
-  staleMountId: z.string().optional(),
+  performer: z.optional(z.string()),
+  mountpoint: z.optional(z.string()),
+  mountId: z.optional(z.string()),
+  staleMountId: z.optional(z.string()),
   lastLiveAt: finite,
 });
 const volumeSchema = z.object({
   driver: z.string(),
   name: z.string(),
-  mode: z.enum(['exclusive', 'shared']).optional(),
-  epoch: z.number().int().nonnegative(),
-  lastGrantNode: z.string().optional(),
+  mode: z.optional(z.enum(['exclusive', 'shared'])),
+  epoch: z.int().check(z.nonnegative()),
+  lastGrantNode: z.optional(z.string()),
   holders: z.array(holderSchema),
   nodes: z.array(nodeSchema),
 });
@@ -52,7 +53,7 @@ export function emptyState(): StoreState {
 /** Parse and validate state text; throws StoreStateCorruptError naming `path`. */
 export function parseState(text: string, path: string): StoreState {
   try {
-    return stateSchema.parse(JSON.parse(text));
+    return z.parse(stateSchema, JSON.parse(text));
   } catch (error) {
     throw new StoreStateCorruptError(path, error);
   }
