@@ -9,6 +9,8 @@
 //   image size: `docker image inspect` of --image (optional; uses DOCKER_HOST like docker does).
 // Run (root): npm run build && node --import tsx bench/sidecar-startup.bench.ts
 //   [--runs 10] [--stores embedded,redis] [--idle-seconds 600] [--node-args "--max-semi-space-size=1"]
+//   (--node-args: node flags for the sidecar only, as the image's entrypoint gives them; the bare
+//   node always runs with none)
 //   [--image dvdi-test/sidecar]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -90,7 +92,7 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 async function bareNode(port: number): Promise<Started> {
-  return startUntil200([...NODE_ARGS, '-e', BARE_NODE], { PORT: String(port) }, `http://127.0.0.1:${port}/`);
+  return startUntil200(['-e', BARE_NODE], { PORT: String(port) }, `http://127.0.0.1:${port}/`);
 }
 async function sidecar(env: Record<string, string>, port: number): Promise<Started> {
   return startUntil200([...NODE_ARGS, DVDI, 'sidecar'], { ...env, DVDI_HTTP_ADDR: `127.0.0.1:${port}` }, `http://127.0.0.1:${port}/readyz`);
@@ -145,7 +147,7 @@ async function main(): Promise<void> {
     }
 
     const out = process.stdout;
-    out.write(`sidecar start-up beside a bare node HTTP server — node ${process.version}, ${availableParallelism()} CPUs, ${RUNS} alternating runs${NODE_ARGS.length > 0 ? `, node ${NODE_ARGS.join(' ')}` : ''}\n`);
+    out.write(`sidecar start-up beside a bare node HTTP server — node ${process.version}, ${availableParallelism()} CPUs, ${RUNS} alternating runs${NODE_ARGS.length > 0 ? `, sidecar under node ${NODE_ARGS.join(' ')}` : ''}\n`);
     out.write(`(dir plugin, 1 volume; bare node = node -e "http.createServer(...).listen(port)"; ratios pair by pair)\n`);
     out.write(`${'figure'.padEnd(44)}${'median'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}\n`);
     out.write(row('bare node, start → listening (ms)', base.ms));

@@ -1,8 +1,8 @@
 // ContainerRuntime over dockerode: connection options from DOCKER_HOST (given, never read from
-// the environment here), replies checked (common/shape-check) (the engine's JSON is input like any other),
+// the environment here), replies shape-checked (the engine's JSON is input like any other),
 // a time limit on every unary call, and the `/events` stream split into JSON lines.
 import type Docker from 'dockerode';
-import { describeIssues, z } from '../common/shape-check.js';
+import * as z from '../common/shape-check.js';
 import { describeError } from '../common/errors.js';
 import type { ContainerDetails, ContainerEvent, ContainerRuntime, ManagedPlugin } from './container-runtime.js';
 import { DockerUnavailableError } from './docker-errors.js';
@@ -131,7 +131,7 @@ export class DockerodeRuntime implements ContainerRuntime {
       throw this.unavailable(what, error);
     }
     const parsed = containerJson.safeParse(raw);
-    if (!parsed.success) throw new DockerUnavailableError(this.dockerHost, what, `unexpected reply: ${describeIssues(parsed.error)}`);
+    if (!parsed.success) throw new DockerUnavailableError(this.dockerHost, what, `unexpected reply: ${z.describeIssues(parsed.error)}`);
     const c = parsed.data;
     return {
       id: c.Id,
@@ -166,7 +166,7 @@ export class DockerodeRuntime implements ContainerRuntime {
       throw this.unavailable(what, error);
     }
     const parsed = z.array(pluginJson).safeParse(raw ?? []);
-    if (!parsed.success) throw new DockerUnavailableError(this.dockerHost, what, `unexpected reply: ${describeIssues(parsed.error)}`);
+    if (!parsed.success) throw new DockerUnavailableError(this.dockerHost, what, `unexpected reply: ${z.describeIssues(parsed.error)}`);
     return parsed.data.map((p) => ({
       id: p.Id,
       name: p.Name,

@@ -1,7 +1,7 @@
 // The shapes of plugin replies, checked before anything reads them: a plugin is another
 // program and may answer anything. Extra fields are allowed (plugins add their own); missing or
 // mistyped required fields are a DriverBadReplyError, never a crash downstream.
-import { z } from '../common/shape-check.js';
+import * as z from '../common/shape-check.js';
 
 export { describeIssues } from '../common/shape-check.js';
 

@@ -3,7 +3,7 @@
 // not), the VolumeDriver methods with per-call time limits, retry of connection errors only,
 // reply validation, and an observer hook for metrics. It knows nothing about tasks, refcounts
 // or Redis. Failure semantics follow moby `pkg/plugins/client.go` and `daemon/volume/drivers`.
-import type { z } from '../common/shape-check.js';
+import type * as z from '../common/shape-check.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { AbortedError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';

@@ -6,7 +6,7 @@
 // the window "the plugin mounted, the sidecar died before it heard".
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import { z } from '../common/shape-check.js';
+import * as z from '../common/shape-check.js';
 
 const faultSchema = z.object({
   delayMs: z.optional(z.int().check(z.minimum(0), z.maximum(600_000))),

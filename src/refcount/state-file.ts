@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from '../common/shape-check.js';
+import * as z from '../common/shape-check.js';
 import type { VolumeRecord } from './refcount-model.js';
 import { StoreIoError, StoreStateCorruptError } from './refcount-errors.js';
 
