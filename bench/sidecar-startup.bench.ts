@@ -2,7 +2,8 @@
 // one run, alternating A B A B so machine drift hits both alike. Figures only, never asserted.
 //   start → ready: process start to the first 200 from /readyz (sidecar: one volume, the
 //     reference plugin's dir backend) or from / (bare node), polled the same way;
-//   RSS at ready: VmRSS of that process at that moment;
+//   RSS at ready: VmRSS of that process at that moment, and its anonymous part (RssAnon: the
+//     process's own memory; the rest is mostly the node binary's pages, shared by every process);
 //   idle: one sidecar per store left running with leases renewing and the reconciler on its
 //     schedule for --idle-seconds (default 600), then its RSS and the CPU time it used while idle,
 //     beside a bare node idle for the same period;
@@ -66,6 +67,8 @@ interface Started {
   child: ChildProcess;
   ms: number;
   rssMiB: number;
+  /** Anonymous memory only: what is this process's own, not shared pages of the node binary. */
+  anonMiB: number;
 }
 
 async function startUntil200(args: string[], env: Record<string, string>, url: string): Promise<Started> {
@@ -81,7 +84,7 @@ async function startUntil200(args: string[], env: Record<string, string>, url: s
     await new Promise((r) => setTimeout(r, 2));
   }
   const ms = performance.now() - started;
-  return { child, ms, rssMiB: procStatus(child.pid ?? 0, 'VmRSS') };
+  return { child, ms, rssMiB: procStatus(child.pid ?? 0, 'VmRSS'), anonMiB: procStatus(child.pid ?? 0, 'RssAnon') };
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -127,20 +130,22 @@ async function main(): Promise<void> {
     for (const store of STORES) await stop((await sidecar(envOf(store, 'warm'), port)).child);
     await stop((await bareNode(port)).child);
 
-    const base = { ms: [] as number[], rss: [] as number[] };
-    const side: Record<string, { ms: number[]; rss: number[]; msRatio: number[]; rssRatio: number[] }> = {};
-    for (const store of STORES) side[store] = { ms: [], rss: [], msRatio: [], rssRatio: [] };
+    const base = { ms: [] as number[], rss: [] as number[], anon: [] as number[] };
+    const side: Record<string, { ms: number[]; rss: number[]; anon: number[]; msRatio: number[]; rssRatio: number[] }> = {};
+    for (const store of STORES) side[store] = { ms: [], rss: [], anon: [], msRatio: [], rssRatio: [] };
     for (let i = 0; i < RUNS; i++) {
       const b = await bareNode(port);
       await stop(b.child);
       base.ms.push(b.ms);
       base.rss.push(b.rssMiB);
+      base.anon.push(b.anonMiB);
       for (const store of STORES) {
         const s = await sidecar(envOf(store, `bench-${i}`), port);
         await stop(s.child);
         const figures = side[store]!;
         figures.ms.push(s.ms);
         figures.rss.push(s.rssMiB);
+        figures.anon.push(s.anonMiB);
         figures.msRatio.push(s.ms / b.ms);
         figures.rssRatio.push(s.rssMiB / b.rssMiB);
       }
@@ -156,6 +161,8 @@ async function main(): Promise<void> {
     out.write(row('bare node, RSS when listening (MiB)', base.rss));
     for (const store of STORES) out.write(row(`dvdi sidecar (${store}), RSS at ready (MiB)`, side[store]!.rss));
     for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.rssRatio));
+    out.write(row('bare node, of which anonymous (MiB)', base.anon));
+    for (const store of STORES) out.write(row(`dvdi sidecar (${store}), of which anonymous (MiB)`, side[store]!.anon));
 
     if (IDLE_S > 0) {
       // One of each, started now and left alone: leases renew every TTL/3, the reconciler runs
