@@ -2,19 +2,19 @@
 // chunks are lazy, stack traces map back to src/ under --enable-source-maps, the Lua scripts
 // are found beside it, and node_modules is needed for dockerode only.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cp, readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
+import { buildBundle } from '../../helpers/bundle.js';
 import { REPO } from '../../helpers/cli.js';
-import { makeTempDir } from '../../helpers/mount-root.js';
 
 let root = '';
 
 test.before(async () => {
-  root = await makeTempDir('bundle');
-  execFileSync(process.execPath, [join(REPO, 'scripts/bundle.mjs'), '--outdir', join(root, 'dist')], { cwd: REPO });
-  await cp(join(REPO, 'package.json'), join(root, 'package.json'));
-  execFileSync(process.execPath, [join(REPO, 'scripts/copy-assets.mjs'), join(root, 'dist')], { cwd: REPO });
+  root = (await buildBundle()).root;
+});
+test.after.always(async () => {
+  if (root !== '') await rm(root, { recursive: true, force: true });
 });
 
 function node(args: string[]): { status: number | null; stdout: string; stderr: string } {
