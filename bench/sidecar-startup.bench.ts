@@ -12,7 +12,7 @@
 //   [--runs 10] [--stores embedded,redis] [--idle-seconds 600] [--node-args "--max-semi-space-size=1"]
 //   (--node-args: node flags for the sidecar only, as the image's entrypoint gives them; the bare
 //   node always runs with none)
-//   [--image dvdi-test/sidecar]
+//   [--image dvdi-test/sidecar] [--dvdi path/to/dist/cli/dvdi.js (another build, to compare)]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -24,9 +24,9 @@ import { makeSharedRoot } from '../test/helpers/mount-root.js';
 import { freePort, startRedisServer, stopAllRedis } from '../test/helpers/redis-server.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const DVDI = join(REPO, 'dist/cli/dvdi.js');
 const { values } = parseArgs({
   options: {
+    dvdi: { type: 'string', default: join(REPO, 'dist/cli/dvdi.js') },
     runs: { type: 'string', default: '10' },
     stores: { type: 'string', default: 'embedded,redis' },
     'idle-seconds': { type: 'string', default: '600' },
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     image: { type: 'string' },
   },
 });
+const DVDI = values.dvdi;
 const RUNS = Number(values.runs);
 const IDLE_S = Number(values['idle-seconds']);
 const STORES = values.stores.split(',').filter((s) => s !== '');
