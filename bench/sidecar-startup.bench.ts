@@ -9,7 +9,7 @@
 //     beside a bare node idle for the same period;
 //   image size: `docker image inspect` of --image (optional; uses DOCKER_HOST like docker does).
 // Run (root): npm run build && node --import tsx bench/sidecar-startup.bench.ts
-//   [--runs 10] [--stores embedded,redis] [--idle-seconds 600] [--node-args "--max-semi-space-size=1"]
+//   [--runs 10] [--stores embedded,redis] [--idle-seconds 600] [--node-args=--enable-source-maps]
 //   (--node-args: node flags for the sidecar only, as the image's entrypoint gives them; the bare
 //   node always runs with none)
 //   [--image dvdi-test/sidecar] [--dvdi path/to/dist/cli/dvdi.js (another build, to compare)]

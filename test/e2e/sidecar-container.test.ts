@@ -151,7 +151,7 @@ test.serial('the image: tini then node as entrypoint, dvdi sidecar by default, a
     Cmd: string[];
     Healthcheck?: { Test: string[] };
   };
-  t.deepEqual(config.Entrypoint, ['tini', '--', 'node', '--enable-source-maps', '--max-semi-space-size=1', '/app/dist/cli/dvdi.js']);
+  t.deepEqual(config.Entrypoint, ['tini', '--', 'node', '--enable-source-maps', '/app/dist/cli/dvdi.js']);
   t.deepEqual(config.Cmd, ['sidecar']);
   t.true(config.Healthcheck?.Test.join(' ').includes('/livez'));
   const modules = (await d.docker(['run', '--rm', '--network', 'none', '--entrypoint', 'ls', image, '/app/node_modules'])).stdout.split('\n');
