@@ -1,40 +1,82 @@
-// Time from `dvdi sidecar` process start to /readyz 200 (one volume, the reference plugin's dir
-// backend, embedded store), and its RSS at ready, beside a `node -e 0` baseline measured in the
-// same run, alternating A B A B so machine drift hits both alike. Figures only.
-// Run (root): npm run build && node --import tsx bench/sidecar-startup.bench.ts [--runs 15]
-import { spawn, execFileSync } from 'node:child_process';
+// Start-up and memory of `dvdi sidecar` beside a bare Node process that opens an HTTP port, in
+// one run, alternating A B A B so machine drift hits both alike. Figures only, never asserted.
+//   start → ready: process start to the first 200 from /readyz (sidecar: one volume, the
+//     reference plugin's dir backend) or from / (bare node), polled the same way;
+//   RSS at ready: VmRSS of that process at that moment, and its anonymous part (RssAnon: the
+//     process's own memory; the rest is mostly the node binary's pages, shared by every process);
+//   idle: one sidecar per store left running with leases renewing and the reconciler on its
+//     schedule for --idle-seconds (default 600), then its RSS and the CPU time it used while idle,
+//     beside a bare node idle for the same period;
+//   image size: `docker image inspect` of --image (optional; uses DOCKER_HOST like docker does).
+// Run (root): npm run build && node --import tsx bench/sidecar-startup.bench.ts
+//   [--runs 10] [--stores embedded,redis] [--idle-seconds 600] [--node-args=--enable-source-maps]
+//   (--node-args: node flags for the sidecar only, as the image's entrypoint gives them; the bare
+//   node always runs with none)
+//   [--image dvdi-test/sidecar] [--dvdi path/to/dist/cli/dvdi.js (another build, to compare)]
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { makeSharedRoot } from '../test/helpers/mount-root.js';
+import { freePort, startRedisServer, stopAllRedis } from '../test/helpers/redis-server.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const DVDI = join(REPO, 'dist/cli/dvdi.js');
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '15' } } });
+const { values } = parseArgs({
+  options: {
+    dvdi: { type: 'string', default: join(REPO, 'dist/cli/dvdi.js') },
+    runs: { type: 'string', default: '10' },
+    stores: { type: 'string', default: 'embedded,redis' },
+    'idle-seconds': { type: 'string', default: '600' },
+    'node-args': { type: 'string', default: '' },
+    image: { type: 'string' },
+  },
+});
+const DVDI = values.dvdi;
 const RUNS = Number(values.runs);
+const IDLE_S = Number(values['idle-seconds']);
+const STORES = values.stores.split(',').filter((s) => s !== '');
+const NODE_ARGS = values['node-args'].split(' ').filter((s) => s !== '');
+const CLK_TCK = 100; // USER_HZ on Linux
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-function summary(samples: number[]): { p50: number; p95: number; min: number; max: number } {
+// The yardstick: the least a Node service that answers HTTP can be.
+const BARE_NODE = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1')`;
+
+function median(samples: number[]): number {
   const s = [...samples].sort((a, b) => a - b);
-  return { p50: percentile(s, 50), p95: percentile(s, 95), min: s[0] ?? NaN, max: s[s.length - 1] ?? NaN };
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+}
+function spread(samples: number[]): { p50: number; min: number; max: number } {
+  return { p50: median(samples), min: Math.min(...samples), max: Math.max(...samples) };
 }
 
-async function nodeBaseline(): Promise<number> {
-  const started = performance.now();
-  await new Promise<void>((resolve) => spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).on('exit', () => resolve()));
-  return performance.now() - started;
+function procStatus(pid: number, field: string): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+}
+/** User + system CPU seconds of a running process, from /proc/PID/stat. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
-async function sidecarToReady(env: Record<string, string>, port: number): Promise<{ ms: number; rssKiB: number }> {
+interface Started {
+  child: ChildProcess;
+  ms: number;
+  rssMiB: number;
+  /** Anonymous memory only: what is this process's own, not shared pages of the node binary. */
+  anonMiB: number;
+}
+
+async function startUntil200(args: string[], env: Record<string, string>, url: string): Promise<Started> {
   const started = performance.now();
-  const child = spawn(process.execPath, [DVDI, 'sidecar'], { env: { ...process.env, ...env, DVDI_HTTP_ADDR: `127.0.0.1:${port}` }, stdio: ['ignore', 'ignore', 'ignore'] });
-  const url = `http://127.0.0.1:${port}/readyz`;
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'ignore'] });
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`sidecar exited with ${child.exitCode}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode ?? child.signalCode}`);
     try {
       if ((await fetch(url)).status === 200) break;
     } catch {
@@ -43,59 +85,118 @@ async function sidecarToReady(env: Record<string, string>, port: number): Promis
     await new Promise((r) => setTimeout(r, 2));
   }
   const ms = performance.now() - started;
-  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  const rssKiB = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
+  return { child, ms, rssMiB: procStatus(child.pid ?? 0, 'VmRSS'), anonMiB: procStatus(child.pid ?? 0, 'RssAnon') };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   child.kill('SIGTERM');
-  await new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  return { ms, rssKiB };
+  await exited;
+}
+
+async function bareNode(port: number): Promise<Started> {
+  return startUntil200(['-e', BARE_NODE], { PORT: String(port) }, `http://127.0.0.1:${port}/`);
+}
+async function sidecar(env: Record<string, string>, port: number): Promise<Started> {
+  return startUntil200([...NODE_ARGS, DVDI, 'sidecar'], { ...env, DVDI_HTTP_ADDR: `127.0.0.1:${port}` }, `http://127.0.0.1:${port}/readyz`);
+}
+
+const f = (n: number, w = 8) => (Number.isFinite(n) ? n.toFixed(n >= 100 ? 0 : n >= 10 ? 1 : 2) : '-').padStart(w);
+function row(label: string, samples: number[]): string {
+  const s = spread(samples);
+  return `${label.padEnd(44)}${f(s.p50)}${f(s.min)}${f(s.max)}\n`;
 }
 
 async function main(): Promise<void> {
   if (!existsSync(DVDI)) throw new Error('run `npm run build` first: the benchmark times the built dist/, as deployed');
-  const dir = await mkdtemp(join(tmpdir(), 'dvdi-bench-'));
-  const root = join(dir, 'root');
-  const plugins = join(dir, 'plugins');
-  await mkdir(root);
+  const temp = await makeSharedRoot('bench-startup');
+  const plugins = join(temp.dir, 'plugins');
   await mkdir(plugins);
-  execFileSync('mount', ['--bind', root, root]);
-  execFileSync('mount', ['--make-rshared', root]);
-  const plugin = spawn(process.execPath, [DVDI, 'plugin', '--name', 'benchdir', '--backend', 'dir', '--root', join(dir, 'plugin'), '--socket', join(plugins, 'benchdir.sock')], { stdio: 'ignore' });
+  const plugin = spawn(process.execPath, [DVDI, 'plugin', '--name', 'benchdir', '--backend', 'dir', '--root', join(temp.dir, 'plugin'), '--socket', join(plugins, 'benchdir.sock')], { stdio: 'ignore' });
+  const idle: ChildProcess[] = [];
   try {
     while (!existsSync(join(plugins, 'benchdir.sock'))) await new Promise((r) => setTimeout(r, 20));
-    const env = { DVDI_MOUNT_ROOT: root, DVDI_PLUGIN_DIRS: plugins, DVDI_VOLUME_NAME: 'benchvol', DVDI_VOLUME_DRIVER: 'benchdir', DVDI_NODE_ID: 'bench', DVDI_LOG_LEVEL: 'warn' };
-    await sidecarToReady(env, 19651); // warm-up: creates the volume, warms the page cache
-    await nodeBaseline();
-    const base: number[] = [];
-    const ready: number[] = [];
-    const rss: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      base.push(await nodeBaseline());
-      const r = await sidecarToReady({ ...env, DVDI_TASK_ID: `bench-${i}` }, 19651);
-      ready.push(r.ms);
-      rss.push(r.rssKiB / 1024);
+    const port = await freePort();
+    const storeEnv: Record<string, Record<string, string>> = {};
+    for (const store of STORES) {
+      if (store === 'embedded') storeEnv[store] = {};
+      else if (store === 'redis') storeEnv[store] = { DVDI_REDIS_URL: (await startRedisServer()).url };
+      else throw new Error(`--stores: 'embedded' and/or 'redis', not '${store}'`);
     }
-    const b = summary(base);
-    const s = summary(ready);
-    const m = summary(rss);
-    const ratios = summary(ready.map((v, i) => v / (base[i] ?? NaN)));
-    const f = (n: number) => n.toFixed(1).padStart(8);
-    process.stdout.write(`sidecar start → ready (dir plugin, embedded store, 1 volume), ${RUNS} runs each, alternating\n`);
-    process.stdout.write(`${'figure'.padEnd(34)}${'p50'.padStart(8)}${'p95'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}\n`);
-    process.stdout.write(`${'node -e 0, start to exit (ms)'.padEnd(34)}${f(b.p50)}${f(b.p95)}${f(b.min)}${f(b.max)}\n`);
-    process.stdout.write(`${'dvdi sidecar, start to ready (ms)'.padEnd(34)}${f(s.p50)}${f(s.p95)}${f(s.min)}${f(s.max)}\n`);
-    process.stdout.write(`${'ratio sidecar/baseline, per pair'.padEnd(34)}${f(ratios.p50)}${f(ratios.p95)}${f(ratios.min)}${f(ratios.max)}\n`);
-    process.stdout.write(`${'dvdi sidecar RSS at ready (MiB)'.padEnd(34)}${f(m.p50)}${f(m.p95)}${f(m.min)}${f(m.max)}\n`);
-  } finally {
-    plugin.kill('SIGTERM');
-    await new Promise<void>((resolve) => (plugin.exitCode !== null ? resolve() : plugin.on('exit', () => resolve())));
-    for (const mp of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((mp) => mp.startsWith(dir)).sort((a, b) => b.length - a.length)) {
-      try {
-        execFileSync('umount', ['-l', mp]);
-      } catch {
-        // already gone
+    const common = { DVDI_MOUNT_ROOT: temp.root, DVDI_PLUGIN_DIRS: plugins, DVDI_VOLUME_NAME: 'benchvol', DVDI_VOLUME_DRIVER: 'benchdir', DVDI_NODE_ID: 'bench', DVDI_LOG_LEVEL: 'warn' };
+    const envOf = (store: string, task: string) => ({ ...common, ...storeEnv[store], DVDI_TASK_ID: task });
+
+    // Warm-up (creates the volume, warms the page cache), not counted.
+    for (const store of STORES) await stop((await sidecar(envOf(store, 'warm'), port)).child);
+    await stop((await bareNode(port)).child);
+
+    const base = { ms: [] as number[], rss: [] as number[], anon: [] as number[] };
+    const side: Record<string, { ms: number[]; rss: number[]; anon: number[]; msRatio: number[]; rssRatio: number[] }> = {};
+    for (const store of STORES) side[store] = { ms: [], rss: [], anon: [], msRatio: [], rssRatio: [] };
+    for (let i = 0; i < RUNS; i++) {
+      const b = await bareNode(port);
+      await stop(b.child);
+      base.ms.push(b.ms);
+      base.rss.push(b.rssMiB);
+      base.anon.push(b.anonMiB);
+      for (const store of STORES) {
+        const s = await sidecar(envOf(store, `bench-${i}`), port);
+        await stop(s.child);
+        const figures = side[store]!;
+        figures.ms.push(s.ms);
+        figures.rss.push(s.rssMiB);
+        figures.anon.push(s.anonMiB);
+        figures.msRatio.push(s.ms / b.ms);
+        figures.rssRatio.push(s.rssMiB / b.rssMiB);
       }
     }
-    await rm(dir, { recursive: true, force: true });
+
+    const out = process.stdout;
+    out.write(`sidecar start-up beside a bare node HTTP server — node ${process.version}, ${availableParallelism()} CPUs, ${RUNS} alternating runs${NODE_ARGS.length > 0 ? `, sidecar under node ${NODE_ARGS.join(' ')}` : ''}\n`);
+    out.write(`(dir plugin, 1 volume; bare node = node -e "http.createServer(...).listen(port)"; ratios pair by pair)\n`);
+    out.write(`${'figure'.padEnd(44)}${'median'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}\n`);
+    out.write(row('bare node, start → listening (ms)', base.ms));
+    for (const store of STORES) out.write(row(`dvdi sidecar (${store}), start → ready (ms)`, side[store]!.ms));
+    for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.msRatio));
+    out.write(row('bare node, RSS when listening (MiB)', base.rss));
+    for (const store of STORES) out.write(row(`dvdi sidecar (${store}), RSS at ready (MiB)`, side[store]!.rss));
+    for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.rssRatio));
+    out.write(row('bare node, of which anonymous (MiB)', base.anon));
+    for (const store of STORES) out.write(row(`dvdi sidecar (${store}), of which anonymous (MiB)`, side[store]!.anon));
+
+    if (IDLE_S > 0) {
+      // One of each, started now and left alone: leases renew every TTL/3, the reconciler runs
+      // on its default schedule.
+      const started: { label: string; child: ChildProcess; rss0: number; cpu0: number }[] = [];
+      const b = await bareNode(port);
+      idle.push(b.child);
+      started.push({ label: 'bare node', child: b.child, rss0: b.rssMiB, cpu0: cpuSeconds(b.child.pid ?? 0) });
+      for (const store of STORES) {
+        const p = await freePort();
+        const s = await sidecar(envOf(store, `idle-${store}`), p);
+        idle.push(s.child);
+        started.push({ label: `dvdi sidecar (${store})`, child: s.child, rss0: s.rssMiB, cpu0: cpuSeconds(s.child.pid ?? 0) });
+      }
+      await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+      out.write(`\nafter ${IDLE_S} s idle (leases renewing, reconciler on its schedule)\n`);
+      out.write(`${'process'.padEnd(24)}${'RSS ready'.padStart(10)}${'RSS idle'.padStart(10)}${'peak'.padStart(10)}${'CPU idle s'.padStart(12)}${'CPU %'.padStart(8)}\n`);
+      for (const s of started) {
+        const pid = s.child.pid ?? 0;
+        const cpu = cpuSeconds(pid) - s.cpu0;
+        out.write(`${s.label.padEnd(24)}${f(s.rss0, 10)}${f(procStatus(pid, 'VmRSS'), 10)}${f(procStatus(pid, 'VmHWM'), 10)}${f(cpu, 12)}${f((100 * cpu) / IDLE_S, 8)}\n`);
+      }
+    }
+
+    if (values.image !== undefined) {
+      const bytes = Number(execFileSync('docker', ['image', 'inspect', '--format', '{{.Size}}', values.image], { encoding: 'utf8' }).trim());
+      out.write(`\nimage ${values.image}: ${(bytes / 1024 / 1024).toFixed(1)} MiB\n`);
+    }
+  } finally {
+    for (const child of idle) await stop(child);
+    await stop(plugin);
+    await stopAllRedis();
+    await temp.cleanup();
   }
 }
 

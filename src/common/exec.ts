@@ -1,6 +1,8 @@
 // External commands (mount, umount, losetup, mkfs…): always an argv array, never a shell,
 // always a timeout, and a typed error that names the command, its exit code and stderr.
-import { execa } from 'execa';
+// node:child_process directly: this is all the sidecar asks of a process runner, and a library
+// for it cost more start-up time than the rest of the module graph.
+import { spawn } from 'node:child_process';
 import { DvdiError, ExitCode } from './errors.js';
 
 export interface ExecResult {
@@ -22,21 +24,63 @@ export class CommandError extends DvdiError {
   }
 }
 
+/** Output kept per stream; a mount helper prints a few lines, so more is a runaway. */
+const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+/** After a timeout's SIGTERM, how long the command gets before SIGKILL. */
+const KILL_GRACE_MS = 5_000;
+
 export async function run(file: string, args: readonly string[], options: { timeoutMs?: number; input?: string } = {}): Promise<ExecResult> {
-  const result = await execa(file, args, {
-    reject: false,
-    timeout: options.timeoutMs ?? 60_000,
-    input: options.input,
-    stdin: options.input === undefined ? 'ignore' : 'pipe',
-    shell: false,
-    env: { LC_ALL: 'C' },
-    extendEnv: true,
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  return new Promise<ExecResult>((resolve, reject) => {
+    const child = spawn(file, args, {
+      shell: false,
+      // The child inherits the environment as any spawned helper does (PATH finds mount(8));
+      // only the locale is pinned, so that stderr matched by the mounter reads the same everywhere.
+      // eslint-disable-next-line no-restricted-properties
+      env: { ...process.env, LC_ALL: 'C' },
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outBytes = 0;
+    let errBytes = 0;
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+      killTimer.unref();
+    }, timeoutMs);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if ((outBytes += chunk.length) <= MAX_OUTPUT_BYTES) out.push(chunk);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if ((errBytes += chunk.length) <= MAX_OUTPUT_BYTES) err.push(chunk);
+    });
+    if (options.input !== undefined && child.stdin) {
+      // A command that exits without reading its input must not turn into an EPIPE crash.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.input);
+    }
+    let spawnError: Error | undefined;
+    child.on('error', (error) => {
+      spawnError = error;
+    });
+    // 'close' comes after 'exit' and after the streams ended (also after an 'error' at spawn).
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (killTimer !== undefined) clearTimeout(killTimer);
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (timedOut) return reject(new CommandError(file, args, `timed out after ${timeoutMs} ms`, undefined, stderr));
+      if (spawnError !== undefined) {
+        const errno = (spawnError as NodeJS.ErrnoException).code;
+        return reject(new CommandError(file, args, `could not run${errno ? ` (${errno})` : ''}`, undefined, stderr, spawnError));
+      }
+      if (signal !== null) return reject(new CommandError(file, args, `killed by ${signal}`, undefined, stderr));
+      if (code !== 0) return reject(new CommandError(file, args, `exit ${code}`, code ?? undefined, stderr));
+      resolve({ stdout, stderr });
+    });
   });
-  if (result.timedOut) throw new CommandError(file, args, `timed out after ${options.timeoutMs ?? 60_000} ms`, undefined, String(result.stderr ?? ''));
-  if (result.failed) {
-    const status = typeof result.exitCode === 'number' ? result.exitCode : undefined;
-    const detail = result.exitCode === undefined ? (result.shortMessage ?? 'could not run') : `exit ${result.exitCode}`;
-    throw new CommandError(file, args, detail, status, String(result.stderr ?? ''), result.cause);
-  }
-  return { stdout: String(result.stdout), stderr: String(result.stderr) };
 }

@@ -68,6 +68,14 @@ function shownValue(key: VolumeVariableKey, value: string): string {
 }
 
 /**
+ * Names in code-unit order: a stable order for problems and warnings. Not localeCompare: its ICU
+ * collator costs ~10 ms and ~3 MiB at every start, for names that are ASCII anyway.
+ */
+function byName([a]: [string, string], [b]: [string, string]): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
  * Reads the volume requests of a task. `env` is the sidecar's environment (explicit variables
  * and MARATHON_APP_LABEL_* variables); `labels` are the Docker labels of DVDI_TASK_CONTAINER,
  * when there is one. Only the DVDI_VOLUME_* spelling is read from Docker labels, and label
@@ -97,13 +105,13 @@ export function loadVolumeRequests(env: Env, labels: Readonly<Record<string, str
     entries.push({ source, where, variable, key: parsed.key, slot: parsed.slot, suffix: parsed.suffix, value });
   }
 
-  for (const [label, value] of Object.entries(labels).sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [label, value] of Object.entries(labels).sort(byName)) {
     if (label.startsWith(VOLUME_VARIABLE_PREFIX)) collect('docker-label', label, label, value, `Docker label ${label}`);
     else if (label.toUpperCase().startsWith(VOLUME_VARIABLE_PREFIX)) {
       problems.push({ variable: label, message: `Docker label ${label} is not a known label: label names are case-sensitive; expected ${ACCEPTED_VOLUME_VARIABLES}` });
     }
   }
-  const set = Object.entries(env).filter((kv): kv is [string, string] => kv[1] !== undefined).sort(([a], [b]) => a.localeCompare(b));
+  const set = Object.entries(env).filter((kv): kv is [string, string] => kv[1] !== undefined).sort(byName);
   for (const [name, value] of set) {
     if (name.startsWith(MARATHON_LABEL_PREFIX + VOLUME_VARIABLE_PREFIX)) {
       collect('marathon-label', name, name.slice(MARATHON_LABEL_PREFIX.length), value, name);

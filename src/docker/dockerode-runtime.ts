@@ -1,8 +1,8 @@
 // ContainerRuntime over dockerode: connection options from DOCKER_HOST (given, never read from
-// the environment here), replies checked with zod (the engine's JSON is input like any other),
+// the environment here), replies shape-checked (the engine's JSON is input like any other),
 // a time limit on every unary call, and the `/events` stream split into JSON lines.
 import type Docker from 'dockerode';
-import { z } from 'zod';
+import * as z from '../common/shape-check.js';
 import { describeError } from '../common/errors.js';
 import type { ContainerDetails, ContainerEvent, ContainerRuntime, ManagedPlugin } from './container-runtime.js';
 import { DockerUnavailableError } from './docker-errors.js';
@@ -26,9 +26,9 @@ export function dockerodeOptions(dockerHost: string): Docker.DockerOptions {
 
 const containerJson = z.object({
   Id: z.string(),
-  Name: z.string().optional(),
-  Config: z.object({ Labels: z.record(z.string(), z.string()).nullish() }).nullish(),
-  State: z.object({ Running: z.boolean(), Status: z.string().optional(), ExitCode: z.number().optional() }),
+  Name: z.optional(z.string()),
+  Config: z.nullish(z.object({ Labels: z.nullish(z.record(z.string(), z.string())) })),
+  State: z.object({ Running: z.boolean(), Status: z.optional(z.string()), ExitCode: z.optional(z.number()) }),
 });
 
 const pluginJson = z.object({
@@ -36,16 +36,16 @@ const pluginJson = z.object({
   Name: z.string(),
   Enabled: z.boolean(),
   Config: z.object({
-    Interface: z.object({ Socket: z.string(), Types: z.array(z.unknown()).nullish() }),
-    PropagatedMount: z.string().nullish(),
+    Interface: z.object({ Socket: z.string(), Types: z.nullish(z.array(z.unknown())) }),
+    PropagatedMount: z.nullish(z.string()),
   }),
 });
 
 const eventJson = z.object({
-  Action: z.string().optional(),
-  status: z.string().optional(),
-  id: z.string().optional(),
-  Actor: z.object({ ID: z.string().optional(), Attributes: z.record(z.string(), z.string()).nullish() }).optional(),
+  Action: z.optional(z.string()),
+  status: z.optional(z.string()),
+  id: z.optional(z.string()),
+  Actor: z.optional(z.object({ ID: z.optional(z.string()), Attributes: z.nullish(z.record(z.string(), z.string())) })),
   time: z.number(),
 });
 
@@ -131,7 +131,7 @@ export class DockerodeRuntime implements ContainerRuntime {
       throw this.unavailable(what, error);
     }
     const parsed = containerJson.safeParse(raw);
-    if (!parsed.success) throw new DockerUnavailableError(this.dockerHost, what, `unexpected reply: ${parsed.error.message}`);
+    if (!parsed.success) throw new DockerUnavailableError(this.dockerHost, what, `unexpected reply: ${z.describeIssues(parsed.error)}`);
     const c = parsed.data;
     return {
       id: c.Id,
@@ -166,7 +166,7 @@ export class DockerodeRuntime implements ContainerRuntime {
       throw this.unavailable(what, error);
     }
     const parsed = z.array(pluginJson).safeParse(raw ?? []);
-    if (!parsed.success) throw new DockerUnavailableError(this.dockerHost, what, `unexpected reply: ${parsed.error.message}`);
+    if (!parsed.success) throw new DockerUnavailableError(this.dockerHost, what, `unexpected reply: ${z.describeIssues(parsed.error)}`);
     return parsed.data.map((p) => ({
       id: p.Id,
       name: p.Name,
@@ -185,7 +185,7 @@ export class DockerodeRuntime implements ContainerRuntime {
     } catch (error) {
       throw this.unavailable(what, error);
     }
-    const parsed = z.object({ DockerRootDir: z.string().min(1) }).safeParse(raw);
+    const parsed = z.object({ DockerRootDir: z.string().check(z.minLength(1)) }).safeParse(raw);
     if (!parsed.success) throw new DockerUnavailableError(this.dockerHost, what, 'the reply has no DockerRootDir');
     return parsed.data.DockerRootDir;
   }

@@ -3,7 +3,7 @@
 // not), the VolumeDriver methods with per-call time limits, retry of connection errors only,
 // reply validation, and an observer hook for metrics. It knows nothing about tasks, refcounts
 // or Redis. Failure semantics follow moby `pkg/plugins/client.go` and `daemon/volume/drivers`.
-import type { z } from 'zod';
+import type * as z from '../common/shape-check.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { AbortedError } from '../common/errors.js';
 import { cleanExternalText, quoteExternal } from '../common/external-text.js';
@@ -235,7 +235,7 @@ export class VolumeDriverClient {
     };
   }
 
-  private async call<S extends z.ZodType>(
+  private async call<S extends z.ZodMiniType>(
     method: VolumeMethod,
     site: CallSite,
     payload: unknown,
@@ -246,7 +246,7 @@ export class VolumeDriverClient {
     return (await this.callWithEndpoint(method, site, payload, schema, options, opts)).reply;
   }
 
-  private async callWithEndpoint<S extends z.ZodType>(
+  private async callWithEndpoint<S extends z.ZodMiniType>(
     method: VolumeMethod,
     site: CallSite,
     payload: unknown,
@@ -268,7 +268,7 @@ export class VolumeDriverClient {
   }
 
   /** One POST (retrying connection errors only) and the judgement of its reply. */
-  private async exchange<S extends z.ZodType>(
+  private async exchange<S extends z.ZodMiniType>(
     endpoint: PluginEndpoint,
     path: string,
     payload: unknown,
@@ -343,7 +343,7 @@ export function checkedMountpoint(site: CallSite, mountpoint: string): string {
  * Docker's rule: a non-200 status (message from `{Err}` or else the raw body) or a 200 with a
  * non-empty `Err` is a refusal; otherwise the body must be JSON of the method's shape.
  */
-export function judgeReply<S extends z.ZodType>(reply: PluginHttpReply, schema: S, site: CallSite, opts?: Readonly<Record<string, string>>): z.infer<S> {
+export function judgeReply<S extends z.ZodMiniType>(reply: PluginHttpReply, schema: S, site: CallSite, opts?: Readonly<Record<string, string>>): z.infer<S> {
   let parsed: unknown;
   let parseError: unknown;
   try {

@@ -6,12 +6,12 @@
 // the window "the plugin mounted, the sidecar died before it heard".
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import { z } from 'zod';
+import * as z from '../common/shape-check.js';
 
 const faultSchema = z.object({
-  delayMs: z.number().int().min(0).max(600_000).optional(),
-  error: z.string().min(1).optional(),
-  hang: z.boolean().optional(),
+  delayMs: z.optional(z.int().check(z.minimum(0), z.maximum(600_000))),
+  error: z.optional(z.string().check(z.minLength(1))),
+  hang: z.optional(z.boolean()),
 });
 const faultsSchema = z.record(z.string(), faultSchema);
 export type Fault = z.infer<typeof faultSchema>;

@@ -7,8 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { DvdiError, ExitCode } from '../common/errors.js';
 
-/** The scripts' directory beside this module: src/refcount/lua under tsx, dist/refcount/lua when built. */
-export const LUA_DIR = fileURLToPath(new URL('./lua/', import.meta.url));
+/**
+ * The scripts' directory: src/refcount/lua under tsx, dist/refcount/lua when built. Spelled from
+ * one level up so it holds for this module and for the bundle's files (dist/cli/, dist/chunks/),
+ * which all sit two levels below the package root.
+ */
+export const LUA_DIR = fileURLToPath(new URL('../refcount/lua/', import.meta.url));
 
 export interface LuaScript {
   /** Operation name from the file name (`acquire` for acquire-1.lua). */

@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { cleanExternalText } from '../common/external-text.js';
+import * as z from '../common/shape-check.js';
 import type { VolumeRecord } from './refcount-model.js';
 import { StoreIoError, StoreStateCorruptError } from './refcount-errors.js';
 
@@ -25,7 +25,8 @@ export interface StoreState {
   idleSince?: Record<string, number>;
 }
 
-const finite = z.number().finite();
+// z.number() refuses NaN and ±Infinity.
+const finite = z.number();
 const holderSchema = z.object({
   token: z.string(),
   node: z.string(),
@@ -36,22 +37,22 @@ const holderSchema = z.object({
 const nodeSchema = z.object({
   node: z.string(),
   state: z.enum(['absent', 'mounting', 'mounted', 'unmounting']),
-  performer: z.string().optional(),
-  mountpoint: z.string().optional(),
-  mountId: z.string().optional(),
-  staleMountId: z.string().optional(),
+  performer: z.optional(z.string()),
+  mountpoint: z.optional(z.string()),
+  mountId: z.optional(z.string()),
+  staleMountId: z.optional(z.string()),
   lastLiveAt: finite,
 });
 const volumeSchema = z.object({
   driver: z.string(),
   name: z.string(),
-  mode: z.enum(['exclusive', 'shared']).optional(),
-  epoch: z.number().int().nonnegative(),
-  lastGrantNode: z.string().optional(),
+  mode: z.optional(z.enum(['exclusive', 'shared'])),
+  epoch: z.int().check(z.nonnegative()),
+  lastGrantNode: z.optional(z.string()),
   holders: z.array(holderSchema),
   nodes: z.array(nodeSchema),
 });
-const stateSchema = z.object({ version: z.literal(1), volumes: z.record(z.string(), volumeSchema), idleSince: z.record(z.string(), finite).optional() });
+const stateSchema = z.object({ version: z.literal(1), volumes: z.record(z.string(), volumeSchema), idleSince: z.optional(z.record(z.string(), finite)) });
 
 export function emptyState(): StoreState {
   return { version: 1, volumes: {} };
@@ -65,7 +66,7 @@ export function parseState(text: string, path: string): StoreState {
   } catch (error) {
     throw new StoreStateCorruptError(path, `it is not JSON (${cleanExternalText(error instanceof Error ? error.message : String(error), 120)})`, error);
   }
-  const result = stateSchema.safeParse(json);
+  const result = z.safeParse(stateSchema, json);
   if (!result.success) {
     const issue = result.error.issues[0];
     const where = issue === undefined || issue.path.length === 0 ? 'the top level' : issue.path.map(String).join('.');

@@ -1,0 +1,54 @@
+// Builds the shipped code: each bin (dist/cli/dvdi.js, dist/cli/dvdcli.js) as one tree-shaken ESM
+// bundle, with what only some runs need (the Redis store, the Docker client, the reference
+// plugin, dvdcli, the status renderer, each subcommand) split into lazy chunks under
+// dist/chunks/ that load on first use. Every output file sits two levels below the package root,
+// as the sources do (src/<domain>/), so `new URL('../..', import.meta.url)` paths hold for both.
+// Source maps are linked; the image runs node with --enable-source-maps so stack traces name src/.
+// Usage: node scripts/bundle.mjs [--outdir DIR] [--report]   (DIR default: dist/ of this repository)
+import { build } from 'esbuild';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import process from 'node:process';
+import { URL, fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const { values } = parseArgs({ options: { outdir: { type: 'string' }, report: { type: 'boolean', default: false } } });
+
+// Left to node_modules (not bundled): dockerode pulls in ssh2 and its optional native addons
+// (cpu-features, sshcrypto), which a bundle cannot carry; it is loaded lazily, only with Docker.
+const EXTERNAL = ['dockerode'];
+
+const result = await build({
+  absWorkingDir: REPO,
+  entryPoints: { 'cli/dvdi': 'src/cli/dvdi.ts', 'cli/dvdcli': 'src/cli/dvdcli.ts' },
+  outdir: values.outdir ?? 'dist',
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20.19',
+  sourcemap: 'linked',
+  // Mappings only: the sources are in the repository, and a map with them costs memory when
+  // node loads it (--enable-source-maps parses every map at start).
+  sourcesContent: false,
+  treeShaking: true,
+  minifySyntax: true,
+  legalComments: 'linked',
+  external: EXTERNAL,
+  metafile: true,
+  logLevel: 'warning',
+  // Bundled CommonJS dependencies call require() for node built-ins; ESM has none of its own.
+  banner: { js: "import { createRequire as __dvdiCreateRequire } from 'node:module';\nconst require = __dvdiCreateRequire(import.meta.url);" },
+});
+
+// What the bundle still loads from node_modules/ (scripts/prune-runtime-modules.mjs keeps only these).
+writeFileSync(resolve(REPO, values.outdir ?? 'dist', 'runtime-modules.json'), `${JSON.stringify(EXTERNAL)}\n`);
+
+if (values.report) {
+  for (const [file, output] of Object.entries(result.metafile.outputs)) {
+    if (!file.endsWith('.js')) continue;
+    process.stdout.write(`${String(output.bytes).padStart(9)}  ${file}${output.entryPoint ? `  (${output.entryPoint})` : ''}\n`);
+  }
+}

@@ -1,0 +1,62 @@
+// The shipped bundle (scripts/bundle.mjs), built into a temp package root: the bins run, the
+// chunks are lazy, stack traces map back to src/ under --enable-source-maps, the Lua scripts
+// are found beside it, and node_modules is needed for dockerode only.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import test from 'ava';
+import { buildBundle } from '../../helpers/bundle.js';
+import { REPO } from '../../helpers/cli.js';
+
+let root = '';
+
+test.before(async () => {
+  root = (await buildBundle()).root;
+});
+test.after.always(async () => {
+  if (root !== '') await rm(root, { recursive: true, force: true });
+});
+
+function node(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', env: { ...process.env, NODE_PATH: '' } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('both bins run from the bundle and read the package version', (t) => {
+  const version = (JSON.parse(execFileSync('cat', [join(REPO, 'package.json')], { encoding: 'utf8' })) as { version: string }).version;
+  t.is(node([join(root, 'dist/cli/dvdi.js'), '--version']).stdout, `${version}\n`);
+  t.is(node([join(root, 'dist/cli/dvdcli.js'), 'version']).status, 0);
+});
+
+test('each bin is small; Redis, the plugin and dvdcli live in chunks of their own', async (t) => {
+  const dvdi = await readFile(join(root, 'dist/cli/dvdi.js'), 'utf8');
+  t.true(dvdi.length < 20_000, `dist/cli/dvdi.js is ${dvdi.length} bytes`);
+  const chunks = await readdir(join(root, 'dist/chunks'));
+  for (const lazy of ['redis-refcount-store-', 'plugin-command-', 'dvdcli-command-', 'status-command-', 'sidecar-command-']) {
+    t.true(chunks.some((c) => c.startsWith(lazy) && c.endsWith('.js')), `a chunk ${lazy}*.js`);
+  }
+  // ioredis is only in the Redis chunk: the embedded path never loads it.
+  for (const chunk of chunks.filter((c) => c.endsWith('.js') && !c.startsWith('redis-refcount-store-'))) {
+    t.false((await readFile(join(root, 'dist/chunks', chunk), 'utf8')).includes('node_modules/ioredis/'), `${chunk} holds no ioredis`);
+  }
+  t.deepEqual(JSON.parse(await readFile(join(root, 'dist/runtime-modules.json'), 'utf8')), ['dockerode']);
+});
+
+test('with --enable-source-maps a stack trace names the src/ file', async (t) => {
+  const chunks = (await readdir(join(root, 'dist/chunks'))).filter((c) => c.endsWith('.js'));
+  let errorsChunk: string | undefined;
+  for (const c of chunks) if ((await readFile(join(root, 'dist/chunks', c), 'utf8')).includes('// src/common/errors.ts')) errorsChunk = c;
+  t.truthy(errorsChunk);
+  const script = `const m = await import(${JSON.stringify(join(root, 'dist/chunks', errorsChunk!))}); try { m.exitCodeOf(new Proxy({}, { getPrototypeOf() { throw new Error('trap'); } })); } catch (e) { console.log(e.stack); }`;
+  // The trap throws inside exitCodeOf's instanceof: the trace has a frame of our code.
+  const r = node(['--enable-source-maps', '--input-type=module', '-e', script]);
+  t.regex(r.stdout, /src\/common\/errors\.ts:\d+/, r.stderr);
+});
+
+test('the Lua scripts are found from the bundle', async (t) => {
+  const chunk = (await readdir(join(root, 'dist/chunks'))).find((c) => c.startsWith('redis-refcount-store-') && c.endsWith('.js'));
+  const text = await readFile(join(root, 'dist/chunks', chunk!), 'utf8');
+  const script = `import { readdirSync } from 'node:fs'; import { fileURLToPath } from 'node:url'; console.log(readdirSync(fileURLToPath(new URL('../refcount/lua/', ${JSON.stringify(`file://${join(root, 'dist/chunks', chunk!)}`)}))).filter((f) => f.endsWith('.lua')).length)`;
+  t.true(text.includes("new URL(\"../refcount/lua/\", import.meta.url)"));
+  t.true(Number(node(['--input-type=module', '-e', script]).stdout) > 3);
+});
