@@ -29,6 +29,7 @@ import { mountLedgerFiles, orphanMemoryFile, sweepLockFile } from './reconcile/n
 import { scheduleReconciler, type RunningSchedule } from './reconcile/reconcile-schedule.js';
 import { reconcileOnce, type SweepDeps } from './reconcile/reconcile-sweep.js';
 import type { RefcountStore } from './refcount/refcount-store.js';
+import { StoreUnavailableError } from './refcount/refcount-errors.js';
 import { renderStatus } from './cli/status-render.js';
 
 /** Where the embedded store keeps its state, under the (real) mount root. */
@@ -195,7 +196,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
     const storeUp = await storeAnswers(store, STORE_CONNECT_BUDGET_MS, logger);
     metrics.storeUp.set({ backend: store.backend }, storeUp ? 1 : 0);
     if (!storeUp) {
-      throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) did not answer within ${STORE_CONNECT_BUDGET_MS} ms at start`, { exitCode: ExitCode.Unavailable });
+      throw new StoreUnavailableError(store.backend, 'connect', undefined, { waitedMs: STORE_CONNECT_BUDGET_MS });
     }
 
     const drivers = driverRegistry(config, logger.child({ module: 'driver' }), metrics);
@@ -334,7 +335,7 @@ export async function runReconcileCommand(envOverride?: Env): Promise<ExitCodeT>
     const realRoot = await mounter.preflight(config.mountRoot);
     store = await createStore(config, realRoot, logger);
     if (!(await storeAnswers(store, STORE_CONNECT_BUDGET_MS, logger))) {
-      throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) is not available`, { exitCode: ExitCode.Unavailable });
+      throw new StoreUnavailableError(store.backend, 'connect', undefined, { waitedMs: STORE_CONNECT_BUDGET_MS });
     }
     const drivers = new VolumeDriverRegistry({
       pluginDirs: config.pluginDirs,
@@ -373,7 +374,7 @@ export async function runStatusCommand(json: boolean, envOverride?: Env): Promis
     const realRoot = await realpath(config.mountRoot).catch(() => config.mountRoot);
     store = await createStore(config, realRoot, logger);
     if (!(await storeAnswers(store, STORE_CONNECT_BUDGET_MS, logger))) {
-      throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) did not answer within ${STORE_CONNECT_BUDGET_MS} ms`, { exitCode: ExitCode.Unavailable });
+      throw new StoreUnavailableError(store.backend, 'connect', undefined, { waitedMs: STORE_CONNECT_BUDGET_MS });
     }
     const volumes = await store.list();
     process.stdout.write(json ? `${JSON.stringify({ backend: store.backend, volumes }, null, 2)}\n` : renderStatus(store.backend, volumes));

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { systemClock } from '../common/clock.js';
 import { ExitCode, describeError } from '../common/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../common/logger.js';
-import { DriverBadReplyError, DriverError, DriverTimeoutError, DriverUnreachableError } from '../driver/driver-errors.js';
+import { DriverError, mountMayHaveHappened } from '../driver/driver-errors.js';
 import { DEFAULT_PLUGIN_DIRS, parsePluginDirs } from '../driver/plugin-discovery.js';
 import { endpointUrl } from '../driver/plugin-endpoint.js';
 import { VolumeDriverClient } from '../driver/volume-driver-client.js';
@@ -203,8 +203,7 @@ async function check(settings: {
   });
   // A refused Mount gets no Unmount (moby PR #27116); one that timed out or answered garbage may
   // have mounted, so it is undone.
-  const e = mounted.error;
-  if (e instanceof DriverTimeoutError || e instanceof DriverBadReplyError || (e instanceof DriverUnreachableError && !e.retryable)) mountMayExist = true;
+  if (mountMayHaveHappened(mounted.error)) mountMayExist = true;
 
   await step('Path', async () => {
     const path = await client.path(volume);

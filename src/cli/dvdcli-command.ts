@@ -15,6 +15,7 @@ import type { VolumeDriverClient } from '../driver/volume-driver-client.js';
 import { NodeClaims, type NodeClaimMounter } from '../lifecycle/node-claim.js';
 import type { MountLedgerPort } from '../lifecycle/ports.js';
 import type { RefcountStore } from '../refcount/refcount-store.js';
+import { StoreUnavailableError } from '../refcount/refcount-errors.js';
 import { STORE_CONNECT_BUDGET_MS, storeAnswers } from '../refcount/store-connect.js';
 import { parseDvdcliArgs, type DvdcliArgs } from './dvdcli-args.js';
 
@@ -207,7 +208,7 @@ async function execute(args: DvdcliArgs, config: Config, deps: DvdcliDeps, logge
 /** A short-lived process must not fail its first command while Redis is still connecting. */
 async function waitForStore(store: RefcountStore): Promise<void> {
   if (!(await storeAnswers(store, STORE_CONNECT_BUDGET_MS))) {
-    throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) did not answer within ${STORE_CONNECT_BUDGET_MS} ms`, { context: { backend: store.backend } });
+    throw new StoreUnavailableError(store.backend, 'connect', undefined, { waitedMs: STORE_CONNECT_BUDGET_MS });
   }
 }
 

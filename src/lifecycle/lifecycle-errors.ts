@@ -1,4 +1,5 @@
-// Errors of the attach / detach / fence use cases, each with the CONTRACT exit code.
+// Errors of the attach / detach / fence use cases, each with the CONTRACT exit code. A store that
+// cannot be reached is refcount/refcount-errors.ts StoreUnavailableError, for every caller.
 import { DvdiError, ExitCode } from '../common/errors.js';
 
 export class VolumeHeldError extends DvdiError {
@@ -37,16 +38,6 @@ export class LeaseLostError extends DvdiError {
     super('DVDI_LEASE_LOST', `lease on volume ${volume} (driver ${driver}) was lost ${when} (revoked by a preemption or expired)`, {
       context: { volume, driver, when },
       exitCode: ExitCode.Fenced,
-    });
-  }
-}
-
-export class StoreUnavailableError extends DvdiError {
-  constructor(backend: string, operation: string, volume: string, cause: unknown) {
-    super('DVDI_STORE_UNAVAILABLE', `refcount store (${backend}) failed during ${operation} of volume ${volume}`, {
-      context: { backend, operation, volume },
-      cause,
-      exitCode: ExitCode.Unavailable,
     });
   }
 }

@@ -9,10 +9,13 @@
 // once to `claimTtlMs`; every later `mount` (and `dvdcli renew`) renews it again.
 import { createHash } from 'node:crypto';
 import type { Clock } from '../common/clock.js';
+import { ErrorCode } from '../common/error-codes.js';
 import { AbortedError, DvdiError, ExitCode, describeError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { AcquireResult, HolderRef, RefcountStore, VolumeKey } from '../refcount/refcount-store.js';
-import { AccessModeConflictError, LeaseLostError, StoreUnavailableError, VolumeHeldError } from './lifecycle-errors.js';
+import { mountMayHaveHappened } from '../driver/driver-errors.js';
+import { StoreUnavailableError } from '../refcount/refcount-errors.js';
+import { AccessModeConflictError, LeaseLostError, VolumeHeldError } from './lifecycle-errors.js';
 import type { MountLedgerPort } from './ports.js';
 
 /** The `task` recorded for node-level claims (dvdi status shows it). */
@@ -85,8 +88,6 @@ export function nodeClaimToken(node: string, driver: string, name: string): stri
   const digest = createHash('sha256').update(`${node}\n${driver}\n${name}`).digest('hex').slice(0, 32);
   return `dvdcli-${digest}`;
 }
-
-const TIMEOUT_CODES = new Set(['DVDI_DRIVER_TIMEOUT', 'DVDI_DRIVER_ABORTED']);
 
 export class NodeClaims {
   constructor(private readonly options: NodeClaimOptions) {}
@@ -221,8 +222,8 @@ export class NodeClaims {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof DvdiError && error.code === 'DVDI_STORE_MISUSE') throw error;
-      throw new StoreUnavailableError(this.options.store.backend, operation, volume, error);
+      if (error instanceof DvdiError && error.code === ErrorCode.StoreMisuse) throw error;
+      throw new StoreUnavailableError(this.options.store.backend, operation, error, { volume: volume });
     }
   }
 
@@ -309,7 +310,7 @@ export class NodeClaims {
         // A Mount that timed out or was cut short may still complete in the plugin: Unmount our
         // ID now, and the ledger entry stays so the reconciler sends it again later. A refused
         // Mount gets no Unmount (moby#22564) and leaves nothing to remember.
-        if (error instanceof DvdiError && TIMEOUT_CODES.has(error.code)) {
+        if (mountMayHaveHappened(error)) {
           undo.push({ what: 'driver Unmount after an unfinished Mount', run: (s) => driver.unmount(request.name, ref.token, { signal: s }) });
         } else {
           await this.options.ledger?.forget(entry);

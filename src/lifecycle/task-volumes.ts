@@ -13,10 +13,11 @@ import type { AcquireResult, HolderRef, RefcountStore, VolumeView } from '../ref
 import {
   AccessModeConflictError,
   LeaseLostError,
-  StoreUnavailableError,
   VolumeHeldError,
   VolumeMissingError,
 } from './lifecycle-errors.js';
+import { mountMayHaveHappened } from '../driver/driver-errors.js';
+import { StoreUnavailableError } from '../refcount/refcount-errors.js';
 import type { DriverRegistryPort, MountLedgerPort, MounterPort, VolumeRequest } from './ports.js';
 
 export type VolumeState = 'acquiring' | 'waiting' | 'mounting' | 'ready' | 'releasing' | 'released' | 'fenced' | 'failed';
@@ -72,9 +73,6 @@ export interface VolumeStatus {
   holders?: { node: number; cluster: number };
   nodes?: Array<{ node: string; state: string }>;
 }
-
-/** Driver errors after which a Mount may or may not have happened in the plugin. */
-const UNCERTAIN_MOUNT_CODES = new Set(['DVDI_DRIVER_TIMEOUT', 'DVDI_DRIVER_ABORTED']);
 
 export class TaskVolumes {
   private readonly volumes: TrackedVolume[] = [];
@@ -322,7 +320,7 @@ export class TaskVolumes {
         this.options.metrics?.storeUp.set({ backend: store.backend }, 0);
         // A new claim fails closed, but only after the acquire timeout: a store that is
         // reconnecting (or failing over) gets the same patience as a volume held elsewhere.
-        if (clock.monotonic() - started >= acquireTimeoutMs) throw new StoreUnavailableError(store.backend, 'acquire', request.name, error);
+        if (clock.monotonic() - started >= acquireTimeoutMs) throw new StoreUnavailableError(store.backend, 'acquire', error, { volume: request.name });
         log.warn({ err: describeError(error) }, 'store unavailable while acquiring; retrying until the acquire timeout');
         await clock.sleep(Math.max(10, Math.min(delay, acquireTimeoutMs - (clock.monotonic() - started))), signal);
         delay = Math.min(delay * 2, maxDelay);
@@ -397,7 +395,7 @@ export class TaskVolumes {
       try {
         mountpoint = await driver.mount(request.name, ref.token, { signal, ...(request.preempt ? { preempt: true } : {}) });
       } catch (error) {
-        if (error instanceof DvdiError && UNCERTAIN_MOUNT_CODES.has(error.code)) {
+        if (mountMayHaveHappened(error)) {
           // A timed-out (or abandoned) Mount may still complete in the plugin, even after this
           // Unmount: the ledger entry stays, so the reconciler sends the Unmount again later
           // until the plugin's Path shows nothing mounted.
@@ -468,7 +466,7 @@ export class TaskVolumes {
     try {
       result = await store.release(ref);
     } catch (error) {
-      throw new StoreUnavailableError(store.backend, 'release', request.name, error);
+      throw new StoreUnavailableError(store.backend, 'release', error, { volume: request.name });
     }
     metrics?.volumeMounted.set({ volume: request.name, driver: request.driver }, 0);
     if (result.kind === 'unmount') {
