@@ -24,10 +24,11 @@ export class AccessModeConflictError extends DvdiError {
 }
 
 export class VolumeMissingError extends DvdiError {
-  constructor(volume: string, driver: string) {
+  /** `reason`: what asked for explicit create (the sidecar's setting, dvdcli's flag). */
+  constructor(volume: string, driver: string, reason = 'DVDI_VOLUME_EXPLICITCREATE is true') {
     super(
       'DVDI_VOLUME_MISSING',
-      `volume ${volume} does not exist in driver ${driver} and DVDI_VOLUME_EXPLICITCREATE is true, so it is not created`,
+      `volume ${volume} does not exist in driver ${driver} and ${reason}, so it is not created`,
       { context: { volume, driver }, exitCode: ExitCode.MountFailed },
     );
   }
