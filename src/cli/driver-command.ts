@@ -10,7 +10,9 @@ import { systemClock } from '../common/clock.js';
 import { ExitCode, describeError } from '../common/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../common/logger.js';
 import { DriverError, mountMayHaveHappened } from '../driver/driver-errors.js';
-import { DEFAULT_PLUGIN_DIRS, parsePluginDirs } from '../driver/plugin-discovery.js';
+import { DEFAULT_PLUGIN_DIRS } from '../driver/plugin-discovery.js';
+import { processContext } from '../main.js';
+import { readSetting } from './command-settings.js';
 import { endpointUrl } from '../driver/plugin-endpoint.js';
 import { VolumeDriverClient } from '../driver/volume-driver-client.js';
 
@@ -23,7 +25,8 @@ errors. The scratch volume is cleaned up even after a failure.
 
 Options:
   --driver NAME            plugin name (as in DVDI_VOLUME_DRIVER)
-  --plugin-dirs A:B:…      discovery path (default ${DEFAULT_PLUGIN_DIRS.join(':')})
+  --plugin-dirs A:B:…      discovery path (default: DVDI_PLUGIN_DIRS, else
+                           ${DEFAULT_PLUGIN_DIRS.join(':')})
   --timeout-ms N           time limit of each plugin call (default: 120000 for Create and
                            Mount, 60000 for the others)
   --retry-budget-ms N      how long to wait for a plugin that is not there yet or refuses
@@ -114,7 +117,13 @@ export async function run(argv: string[]): Promise<number> {
   if (opts instanceof Error) return usageError(opts.message);
   const logLevel = values['log-level'] ?? 'warn';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) return usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  const pluginDirs = values['plugin-dirs'] === undefined ? DEFAULT_PLUGIN_DIRS : parsePluginDirs(values['plugin-dirs']);
+  // The sidecar's DVDI_PLUGIN_DIRS unless --plugin-dirs overrides it (run in the sidecar's container, it looks where the sidecar does).
+  let pluginDirs: readonly string[];
+  try {
+    pluginDirs = readSetting(processContext().env, 'DVDI_PLUGIN_DIRS', { name: 'plugin-dirs', value: values['plugin-dirs'] }) ?? DEFAULT_PLUGIN_DIRS;
+  } catch (error) {
+    return usageError(describeError(error));
+  }
   if (pluginDirs.length === 0) return usageError('--plugin-dirs names no directory');
 
   const rows = await check({ driver: values.driver, pluginDirs, timeoutMs, budgetMs: budgetMs ?? 30_000, opts, logLevel: logLevel as LogLevel });

@@ -8,25 +8,18 @@
 // the ordinary (short) TTL, so quarantine and grace rules are the sidecars', and then renewed
 // once to `claimTtlMs`; every later `mount` (and `dvdcli renew`) renews it again.
 import { createHash } from 'node:crypto';
-import type { Clock } from '../common/clock.js';
-import { ErrorCode } from '../common/error-codes.js';
-import { DvdiError, describeError } from '../common/errors.js';
+import { describeError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { StoreUnavailableError } from '../refcount/refcount-errors.js';
-import type { HolderRef, RefcountStore, VolumeKey } from '../refcount/refcount-store.js';
+import type { HolderRef, VolumeKey } from '../refcount/refcount-store.js';
 import { LeaseLostError } from './lifecycle-errors.js';
-import type { DriverRegistryPort, MountLedgerPort, MounterPort } from './ports.js';
-import { VolumeLifecycle, type Claim, type Granted } from './volume-lifecycle.js';
+import { VolumeLifecycle, everyInterval, storeCall, type Claim, type Granted, type LifecycleDeps } from './volume-lifecycle.js';
 
 /** The `task` recorded for node-level claims (dvdi status shows it). */
 export const NODE_CLAIM_TASK = 'dvdcli';
 
-export interface NodeClaimOptions {
+/** The core's dependencies (store, drivers, ledger, clock, logger; a mounter when a root is usable) and the claim's policy. */
+export interface NodeClaimOptions extends Omit<LifecycleDeps, 'undoTimeoutMs'> {
   node: string;
-  store: RefcountStore;
-  drivers: DriverRegistryPort;
-  /** Present when a mount root is usable: binds there are made (bindMode) and always cleaned up. */
-  mounter?: MounterPort | undefined;
   /** true: `mount` binds at ROOT/<name> and answers that path; false: answers the plugin's mountpoint. */
   bindMode: boolean;
   /** Lease of the acquire itself (DVDI_LEASE_TTL_MS, as the sidecars). */
@@ -34,14 +27,10 @@ export interface NodeClaimOptions {
   /** Lease the claim keeps once mounted (nobody renews it in between). */
   claimTtlMs: number;
   acquireTimeoutMs: number;
-  clock: Clock;
-  logger: Logger;
   pollInitialMs?: number;
   pollMaxMs?: number;
   /** Budget for undo steps after a failure or an abort (they must not outlive the caller's kill). */
   undoTimeoutMs?: number;
-  /** The node's record of driver Mounts, shared with the sidecars and the reconciler. */
-  ledger: MountLedgerPort;
 }
 
 export interface NodeMountRequest extends VolumeKey {
@@ -188,26 +177,15 @@ export class NodeClaims {
     }
   }
 
-  private async keepLease(ref: HolderRef, stop: AbortSignal, log: Logger): Promise<void> {
-    const interval = Math.max(100, Math.floor(this.options.acquireTtlMs / 3));
-    while (!stop.aborted) {
-      try {
-        await this.options.clock.sleep(interval, stop);
-      } catch {
-        return;
-      }
-      // A lost lease shows at markMounted; a store hiccup is retried at the next tick.
+  private keepLease(ref: HolderRef, stop: AbortSignal, log: Logger): Promise<void> {
+    // A lost lease shows at markMounted; a store hiccup is retried at the next tick.
+    return everyInterval(this.options.clock, Math.max(100, Math.floor(this.options.acquireTtlMs / 3)), stop, async () => {
       await this.options.store.renew(ref, this.options.acquireTtlMs).catch((error: unknown) => log.warn({ err: describeError(error) }, 'lease renewal during mount failed'));
-    }
+    });
   }
 
-  private async storeCall<T>(operation: string, volume: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      if (error instanceof DvdiError && error.code === ErrorCode.StoreMisuse) throw error;
-      throw new StoreUnavailableError(this.options.store.backend, operation, error, { volume: volume });
-    }
+  private storeCall<T>(operation: string, volume: string, work: () => Promise<T>): Promise<T> {
+    return storeCall(this.options.store, operation, volume, work);
   }
 
   /** The core's acquire; the policy: exclusive, never preempting, the ordinary TTL, no extra patience. */

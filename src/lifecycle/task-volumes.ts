@@ -5,14 +5,13 @@
 // unmount only ever happens through the store's `unmount` answer, so nothing is unmounted that
 // another holder still uses.
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../common/clock.js';
 import { describeError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
-import type { HolderRef, RefcountStore, VolumeView } from '../refcount/refcount-store.js';
+import type { HolderRef, VolumeView } from '../refcount/refcount-store.js';
 import { LeaseLostError } from './lifecycle-errors.js';
-import type { DriverRegistryPort, MountLedgerPort, MounterPort, VolumeRequest } from './ports.js';
-import { VolumeLifecycle, type Granted } from './volume-lifecycle.js';
+import type { MounterPort, VolumeRequest } from './ports.js';
+import { VolumeLifecycle, everyInterval, type Granted, type LifecycleDeps } from './volume-lifecycle.js';
 
 export type VolumeState = 'acquiring' | 'waiting' | 'mounting' | 'ready' | 'releasing' | 'released' | 'fenced' | 'failed';
 
@@ -33,23 +32,16 @@ interface TrackedVolume {
   storeFailedSinceLastRenew?: boolean;
 }
 
-export interface TaskVolumesOptions {
+export interface TaskVolumesOptions extends LifecycleDeps {
   node: string;
   task: string;
   leaseTtlMs: number;
   acquireTimeoutMs: number;
   /** How long a joiner waits for another task of this node that is mounting (on top of acquireTimeoutMs). */
   mountTimeoutMs: number;
-  store: RefcountStore;
-  drivers: DriverRegistryPort;
+  /** The sidecar always has a preflighted mount root. */
   mounter: MounterPort;
-  clock: Clock;
-  logger: Logger;
   metrics?: SidecarMetrics;
-  /** The node's own record of driver Mounts (see MountLedgerPort). */
-  ledger: MountLedgerPort;
-  /** Budget of the undo of a failed attach (the sidecar gives it the driver Unmount's limit). */
-  undoTimeoutMs: number;
   /** Poll interval bounds while waiting for another holder (ms; default 100 doubling to 250). */
   pollInitialMs?: number;
   pollMaxMs?: number;
@@ -163,22 +155,15 @@ export class TaskVolumes {
    * volume's error; the caller fences and exits 5.
    */
   async keepLeases(signal: AbortSignal, onLost: (error: LeaseLostError) => void): Promise<void> {
-    const interval = Math.max(100, Math.floor(this.options.leaseTtlMs / 3));
-    while (!signal.aborted) {
-      try {
-        await this.options.clock.sleep(interval, signal);
-      } catch {
-        return;
-      }
+    await everyInterval(this.options.clock, Math.max(100, Math.floor(this.options.leaseTtlMs / 3)), signal, async () => {
       const { lost } = await this.renewAll();
       await this.refreshHolderGauges();
       const first = lost[0];
-      if (first !== undefined) {
-        const volume = this.volumes.find((v) => v.request.name === first);
-        onLost(new LeaseLostError(first, volume?.request.driver ?? '?', 'while running'));
-        return;
-      }
-    }
+      if (first === undefined) return true;
+      const volume = this.volumes.find((v) => v.request.name === first);
+      onLost(new LeaseLostError(first, volume?.request.driver ?? '?', 'while running'));
+      return false;
+    });
   }
 
   /**

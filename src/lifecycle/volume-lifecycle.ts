@@ -36,6 +36,7 @@ export interface Claim {
   registered: boolean;
 }
 
+/** What the core needs; the policies' options extend it. */
 export interface LifecycleDeps {
   store: RefcountStore;
   drivers: DriverRegistryPort;
@@ -310,13 +311,29 @@ export class VolumeLifecycle {
     }
   }
 
-  /** A store call of a sequence: our own errors pass, anything else means the store failed. */
-  private async storeCall<T>(operation: string, volume: string, work: () => Promise<T>): Promise<T> {
+  private storeCall<T>(operation: string, volume: string, work: () => Promise<T>): Promise<T> {
+    return storeCall(this.deps.store, operation, volume, work);
+  }
+}
+
+/** A store call of a sequence: the store's own (typed) errors pass, anything else means it failed. */
+export async function storeCall<T>(store: RefcountStore, operation: string, volume: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof DvdiError) throw error;
+    throw new StoreUnavailableError(store.backend, operation, error, { volume });
+  }
+}
+
+/** Run `tick` every `intervalMs` until `stop` aborts (a lease keeper's loop). */
+export async function everyInterval(clock: Clock, intervalMs: number, stop: AbortSignal, tick: () => Promise<boolean | void>): Promise<void> {
+  while (!stop.aborted) {
     try {
-      return await work();
-    } catch (error) {
-      if (error instanceof DvdiError) throw error;
-      throw new StoreUnavailableError(this.deps.store.backend, operation, error, { volume });
+      await clock.sleep(intervalMs, stop);
+    } catch {
+      return;
     }
+    if ((await tick()) === false) return;
   }
 }

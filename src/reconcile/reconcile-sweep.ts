@@ -8,11 +8,9 @@
 // step 3 only acts on a bind the store has not explained for at least one lease TTL (so holders
 // that re-register after a store data loss, or a mount between its bind and markMounted, are
 // never mistaken for orphans).
-import type { Clock } from '../common/clock.js';
 import { describeError } from '../common/errors.js';
-import type { Logger } from '../common/logger.js';
-import type { DriverRegistryPort, MountLedgerPort, MounterPort } from '../lifecycle/ports.js';
-import { VolumeLifecycle } from '../lifecycle/volume-lifecycle.js';
+import type { MounterPort } from '../lifecycle/ports.js';
+import { VolumeLifecycle, type LifecycleDeps } from '../lifecycle/volume-lifecycle.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
 import type { RefcountStore, VolumeKey, VolumeView } from '../refcount/refcount-store.js';
 
@@ -27,21 +25,14 @@ export interface OrphanMemoryPort {
   save(firstSeen: Record<string, number>): Promise<void>;
 }
 
-export interface SweepDeps {
+/** The core's dependencies (with the mount root it sweeps) and the sweep's own. */
+export interface SweepDeps extends LifecycleDeps {
   node: string;
-  store: RefcountStore;
-  drivers: DriverRegistryPort;
   mounter: MounterPort;
   lock: SweepLockPort;
   orphans: OrphanMemoryPort;
   leaseTtlMs: number;
-  clock: Clock;
-  logger: Logger;
   metrics?: SidecarMetrics;
-  /** The node's record of driver Mounts; the sweep re-sends Unmounts the store cannot explain. */
-  ledger: MountLedgerPort;
-  /** Budget of each takeover's driver Unmount beyond the client's own limit. */
-  undoTimeoutMs: number;
 }
 
 export interface SweepReport {
