@@ -2,7 +2,7 @@
 // (/readyz 503 with the reason, /livez 200) → then sidecar-session.ts, loaded only now so that
 // the endpoints answer before the heavier modules (Docker, mounter, store, reconciler) load.
 import { Registry } from 'prom-client';
-import { DvdiError, ExitCode, describeError, exitCodeOf, type ExitCode as ExitCodeT } from '../common/errors.js';
+import { AbortedError, DvdiError, ExitCode, describeError, exitCodeOf, type ExitCode as ExitCodeT } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { ConfigError, loadSidecarConfig, loadVolumeRequests, type Config, type Env, type VolumeSpec } from '../config/index.js';
 import { startHttpServer, type RunningHttpServer } from '../http/http-server.js';
@@ -48,6 +48,13 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
   const metrics = createSidecarMetrics(registry);
   metrics.ready.set(0);
   const view = new SidecarView(config, metrics);
+  // Signals are ours from here on: a SIGTERM while starting is a clean stop, not a kill.
+  const shutdown = new AbortController();
+  proc.onShutdownSignal((signal) => {
+    if (shutdown.signal.aborted) return;
+    logger.info({ signal }, 'shutdown requested');
+    shutdown.abort(new AbortedError(signal));
+  });
   let http: RunningHttpServer | undefined;
   try {
     // Listening comes first: a probe must see "starting", never "connection refused".
@@ -57,7 +64,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
     );
     logger.info({ url: http.url }, 'http endpoints listening');
     const { runStarted } = await import('./sidecar-session.js');
-    return await runStarted(proc, inputs, { logger, metrics, view });
+    return await runStarted(proc, inputs, { logger, metrics, view, shutdown });
   } catch (error) {
     return failed(proc, logger, error);
   } finally {

@@ -28,15 +28,9 @@ async function withTaskContainer(inputs: Inputs, env: Env, runtime: ContainerRun
   return { config, specs: loadVolumeRequests(env, volumeLabels(taskContainer.labels)).specs, taskContainer };
 }
 
-/** Everything after HTTP: the shutdown wiring, the task container, the services, the session. */
+/** Everything after HTTP: the task container, the services, the session. */
 export async function runStarted(proc: SidecarProcess, firstInputs: Inputs, run: Running): Promise<ExitCodeT> {
-  const { logger, view } = run;
-  const shutdown = new AbortController();
-  proc.onShutdownSignal((signal) => {
-    if (shutdown.signal.aborted) return;
-    logger.info({ signal }, 'shutdown requested');
-    shutdown.abort(new AbortedError(signal));
-  });
+  const { logger, view, shutdown } = run;
   const runtime = proc.wiring?.runtime ?? new DockerodeRuntime({ dockerHost: firstInputs.config.dockerHost });
   let inputs: Inputs;
   try {

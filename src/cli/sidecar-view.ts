@@ -66,6 +66,8 @@ export class SidecarView {
 }
 
 export interface Running {
+  /** Aborted by the first shutdown signal or the task container's end. */
+  shutdown: AbortController;
   logger: Logger;
   metrics: SidecarMetrics;
   view: SidecarView;
