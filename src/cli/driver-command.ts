@@ -9,8 +9,10 @@ import { parseArgs } from 'node:util';
 import { systemClock } from '../common/clock.js';
 import { ExitCode, describeError } from '../common/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../common/logger.js';
-import { DriverBadReplyError, DriverError, DriverTimeoutError, DriverUnreachableError } from '../driver/driver-errors.js';
-import { DEFAULT_PLUGIN_DIRS, parsePluginDirs } from '../driver/plugin-discovery.js';
+import { DriverError, mountMayHaveHappened } from '../driver/driver-errors.js';
+import { DEFAULT_PLUGIN_DIRS } from '../driver/plugin-discovery.js';
+import { processContext } from '../main.js';
+import { readSetting } from './command-settings.js';
 import { endpointUrl } from '../driver/plugin-endpoint.js';
 import { VolumeDriverClient } from '../driver/volume-driver-client.js';
 
@@ -23,7 +25,8 @@ errors. The scratch volume is cleaned up even after a failure.
 
 Options:
   --driver NAME            plugin name (as in DVDI_VOLUME_DRIVER)
-  --plugin-dirs A:B:…      discovery path (default ${DEFAULT_PLUGIN_DIRS.join(':')})
+  --plugin-dirs A:B:…      discovery path (default: DVDI_PLUGIN_DIRS, else
+                           ${DEFAULT_PLUGIN_DIRS.join(':')})
   --timeout-ms N           time limit of each plugin call (default: 120000 for Create and
                            Mount, 60000 for the others)
   --retry-budget-ms N      how long to wait for a plugin that is not there yet or refuses
@@ -114,7 +117,13 @@ export async function run(argv: string[]): Promise<number> {
   if (opts instanceof Error) return usageError(opts.message);
   const logLevel = values['log-level'] ?? 'warn';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) return usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-  const pluginDirs = values['plugin-dirs'] === undefined ? DEFAULT_PLUGIN_DIRS : parsePluginDirs(values['plugin-dirs']);
+  // The sidecar's DVDI_PLUGIN_DIRS unless --plugin-dirs overrides it (run in the sidecar's container, it looks where the sidecar does).
+  let pluginDirs: readonly string[];
+  try {
+    pluginDirs = readSetting(processContext().env, 'DVDI_PLUGIN_DIRS', { name: 'plugin-dirs', value: values['plugin-dirs'] }) ?? DEFAULT_PLUGIN_DIRS;
+  } catch (error) {
+    return usageError(describeError(error));
+  }
   if (pluginDirs.length === 0) return usageError('--plugin-dirs names no directory');
 
   const rows = await check({ driver: values.driver, pluginDirs, timeoutMs, budgetMs: budgetMs ?? 30_000, opts, logLevel: logLevel as LogLevel });
@@ -125,14 +134,46 @@ export async function run(argv: string[]): Promise<number> {
   return failed === 0 ? ExitCode.Ok : ExitCode.MountFailed;
 }
 
-async function check(settings: {
+interface CheckSettings {
   driver: string;
   pluginDirs: readonly string[];
   timeoutMs: number | undefined;
   budgetMs: number;
   opts: Record<string, string>;
   logLevel: LogLevel;
-}): Promise<StepRow[]> {
+}
+
+/** The rows of a check: each step runs unless an earlier one failed (or `always`). */
+class StepTable {
+  readonly rows: StepRow[] = [];
+  failedAlready = false;
+
+  constructor(private readonly clock: typeof systemClock) {}
+
+  /** Run a step unless an earlier one failed; returns the error it threw, if any. */
+  async step(name: string, work: () => Promise<string>, always = false): Promise<{ ok: boolean; error?: unknown }> {
+    if (this.failedAlready && !always) {
+      this.skip(name, 'an earlier step failed');
+      return { ok: false };
+    }
+    const started = this.clock.monotonic();
+    try {
+      const detail = await work();
+      this.rows.push({ step: name, result: 'PASS', ms: Math.round(this.clock.monotonic() - started), detail });
+      return { ok: true };
+    } catch (error) {
+      this.rows.push({ step: name, result: 'FAIL', ms: Math.round(this.clock.monotonic() - started), detail: describeFailure(error) });
+      this.failedAlready = true;
+      return { ok: false, error };
+    }
+  }
+
+  skip(name: string, detail: string): void {
+    this.rows.push({ step: name, result: 'SKIP', ms: undefined, detail });
+  }
+}
+
+async function check(settings: CheckSettings): Promise<StepRow[]> {
   const clock = systemClock;
   const client = new VolumeDriverClient({
     driver: settings.driver,
@@ -142,59 +183,63 @@ async function check(settings: {
     backoff: { initialMs: Math.min(1000, Math.max(50, Math.floor(settings.budgetMs / 8))), maxDelayMs: 16_000, budgetMs: settings.budgetMs },
     ...(settings.timeoutMs === undefined ? {} : { mountTimeoutMs: settings.timeoutMs, unmountTimeoutMs: settings.timeoutMs, callTimeoutMs: settings.timeoutMs }),
   });
+  const table = new StepTable(clock);
+  await checkPlugin(client, table);
   const volume = `dvdi-check-${randomBytes(4).toString('hex')}`;
   const mountId = `dvdi-check-${randomUUID()}`;
-  const rows: StepRow[] = [];
-  let failedAlready = false;
-
-  /** Run a step unless an earlier one failed; returns the error it threw, if any. */
-  async function step(name: string, work: () => Promise<string>, always = false): Promise<{ ok: boolean; error?: unknown }> {
-    if (failedAlready && !always) {
-      rows.push({ step: name, result: 'SKIP', ms: undefined, detail: 'an earlier step failed' });
-      return { ok: false };
-    }
-    const started = clock.monotonic();
-    try {
-      const detail = await work();
-      rows.push({ step: name, result: 'PASS', ms: Math.round(clock.monotonic() - started), detail });
-      return { ok: true };
-    } catch (error) {
-      rows.push({ step: name, result: 'FAIL', ms: Math.round(clock.monotonic() - started), detail: describeFailure(error) });
-      failedAlready = true;
-      return { ok: false, error };
-    }
+  const createAttempted = !table.failedAlready;
+  await checkVolume(client, table, volume, settings.opts);
+  const mountAttempted = !table.failedAlready;
+  const mountMayExist = await checkMount(client, table, volume, mountId);
+  if (!table.failedAlready) {
+    await table.step('Unmount', async () => {
+      await client.unmount(volume, mountId);
+      return `${volume} (ID ${mountId})`;
+    });
+    await table.step('Remove', async () => {
+      await client.remove(volume);
+      return volume;
+    });
+    return table.rows;
   }
+  await cleanUp(client, table, { volume, mountId, mountMayExist, mountAttempted, createAttempted });
+  return table.rows;
+}
 
-  await step('Discovery', async () => {
+async function checkPlugin(client: VolumeDriverClient, table: StepTable): Promise<void> {
+  await table.step('Discovery', async () => {
     const endpoint = await client.discover();
     return `${endpointUrl(endpoint)} (from ${endpoint.source})`;
   });
-  await step('Plugin.Activate', async () => {
+  await table.step('Plugin.Activate', async () => {
     await client.activate();
     return 'implements VolumeDriver';
   });
-  await step('Capabilities', async () => {
+  await table.step('Capabilities', async () => {
     const caps = await client.capabilities();
     return caps.fallback === undefined ? `scope ${caps.scope}` : `scope ${caps.scope} (fallback: ${caps.fallback})`;
   });
+}
 
-  const createAttempted = !failedAlready;
-  const keys = Object.keys(settings.opts);
-  await step('Create', async () => {
-    await client.create(volume, keys.length === 0 ? undefined : settings.opts);
+async function checkVolume(client: VolumeDriverClient, table: StepTable, volume: string, opts: Record<string, string>): Promise<void> {
+  const keys = Object.keys(opts);
+  await table.step('Create', async () => {
+    await client.create(volume, keys.length === 0 ? undefined : opts);
     return `${volume}${keys.length === 0 ? '' : ` with options ${keys.join(', ')}`}`;
   });
-  await step('Get', async () => {
+  await table.step('Get', async () => {
     const info = await client.get(volume);
     if (info === undefined) throw new CheckFailed(`the plugin reports no volume ${volume} right after creating it`);
     if (info.Name !== volume) throw new CheckFailed(`Get returned a volume named "${info.Name}"`);
     return `found ${info.Name}${info.CreatedAt ? `, created ${info.CreatedAt}` : ''}`;
   });
+}
 
+/** Mount and Path; true when a mount may exist afterwards (it must then be undone). */
+async function checkMount(client: VolumeDriverClient, table: StepTable, volume: string, mountId: string): Promise<boolean> {
   let mountpoint: string | undefined;
   let mountMayExist = false;
-  const mountAttempted = !failedAlready;
-  const mounted = await step('Mount', async () => {
+  const mounted = await table.step('Mount', async () => {
     mountpoint = await client.mount(volume, mountId);
     mountMayExist = true;
     const info = await stat(mountpoint).catch(() => undefined);
@@ -203,45 +248,37 @@ async function check(settings: {
   });
   // A refused Mount gets no Unmount (moby PR #27116); one that timed out or answered garbage may
   // have mounted, so it is undone.
-  const e = mounted.error;
-  if (e instanceof DriverTimeoutError || e instanceof DriverBadReplyError || (e instanceof DriverUnreachableError && !e.retryable)) mountMayExist = true;
-
-  await step('Path', async () => {
+  if (mountMayHaveHappened(mounted.error)) mountMayExist = true;
+  await table.step('Path', async () => {
     const path = await client.path(volume);
     if (path !== mountpoint) throw new CheckFailed(`Path returned ${path ?? 'no mount point'}, Mount returned ${mountpoint ?? 'none'}`);
     return path ?? '';
   });
+  return mountMayExist;
+}
 
-  if (!failedAlready) {
-    await step('Unmount', async () => {
-      await client.unmount(volume, mountId);
-      mountMayExist = false;
-      return `${volume} (ID ${mountId})`;
-    });
-    await step('Remove', async () => {
-      await client.remove(volume);
-      return volume;
-    });
-    return rows;
-  }
-
-  // Something failed: skip the rest of the sequence, but leave nothing behind.
+/** Something failed: skip the rest of the sequence, but leave nothing behind. */
+async function cleanUp(
+  client: VolumeDriverClient,
+  table: StepTable,
+  state: { volume: string; mountId: string; mountMayExist: boolean; mountAttempted: boolean; createAttempted: boolean },
+): Promise<void> {
+  const { volume, mountId } = state;
   for (const name of ['Unmount', 'Remove']) {
-    if (!rows.some((row) => row.step === name)) rows.push({ step: name, result: 'SKIP', ms: undefined, detail: 'an earlier step failed' });
+    if (!table.rows.some((row) => row.step === name)) table.skip(name, 'an earlier step failed');
   }
-  if (mountMayExist) {
-    await step('Unmount (cleanup)', async () => {
+  if (state.mountMayExist) {
+    await table.step('Unmount (cleanup)', async () => {
       await client.unmount(volume, mountId);
       return `${volume} (ID ${mountId})`;
     }, true);
-  } else if (mountAttempted) {
-    rows.push({ step: 'Unmount (cleanup)', result: 'SKIP', ms: undefined, detail: 'Mount did not succeed; no Unmount follows a failed Mount' });
+  } else if (state.mountAttempted) {
+    table.skip('Unmount (cleanup)', 'Mount did not succeed; no Unmount follows a failed Mount');
   }
-  if (createAttempted) {
-    await step('Remove (cleanup)', async () => {
+  if (state.createAttempted) {
+    await table.step('Remove (cleanup)', async () => {
       await client.remove(volume);
       return volume;
     }, true);
   }
-  return rows;
 }

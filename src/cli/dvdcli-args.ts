@@ -210,6 +210,13 @@ export function parseDvdcliArgs(argv: readonly string[]): ParseOutcome {
   if (positional.length > 0) {
     return { kind: 'usage-error', message: `unexpected argument(s) ${positional.map((p) => JSON.stringify(p)).join(' ')} for "${command}" (flags take --flag=value; booleans --flag=false)` };
   }
+  const opts = optionsOf(items);
+  if (typeof opts === 'string') return { kind: 'usage-error', message: opts };
+  return { kind: 'args', args: { command, driver, name, opts, explicitCreate } };
+}
+
+/** The --volumeopts items as options, or the usage error's message. */
+function optionsOf(items: readonly string[]): Record<string, string> | string {
   // A Map, not an object literal: a key such as __proto__ must not touch a prototype before the
   // key check refuses it.
   const opts = new Map<string, string>();
@@ -220,8 +227,8 @@ export function parseDvdcliArgs(argv: readonly string[]): ParseOutcome {
     position++;
     const at = item.indexOf('=');
     // The item is not quoted: it may be a secret typed without its key.
-    if (at < 0) return { kind: 'usage-error', message: `--volumeopts item ${position} has no "=" (expected key=value)` };
+    if (at < 0) return `--volumeopts item ${position} has no "=" (expected key=value)`;
     opts.set(item.slice(0, at).trim(), item.slice(at + 1));
   }
-  return { kind: 'args', args: { command, driver, name, opts: Object.fromEntries(opts), explicitCreate } };
+  return Object.fromEntries(opts);
 }

@@ -4,18 +4,20 @@
 // (a mount point, or JSON), pino JSON logs plus one plain `dvdcli: error: …` line on stderr, exit
 // 0 success, 1 failure, 2 usage error. `mount`/`unmount` go through the node-level claim
 // (lifecycle/node-claim.ts), so they share the node's mount state with the sidecars. The clients
-// are built by main.ts and handed in (this module reads no environment of its own).
-import { systemClock } from '../common/clock.js';
+// come from the one wiring of node services (wiring/node-services.ts); the environment is the
+// process context's (main.ts), read through config/ like every command's.
+import type { Clock } from '../common/clock.js';
+import { ErrorCode } from '../common/error-codes.js';
 import { DvdiError, describeError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { VERSION } from '../common/version.js';
 import { ConfigError, loadSidecarConfig, type Config, type Env } from '../config/index.js';
 import { InvalidValue, OPTION_KEY_PATTERN, driverNameRule, volumeNameRule } from '../config/value-rules.js';
 import type { VolumeDriverClient } from '../driver/volume-driver-client.js';
-import { NodeClaims, type NodeClaimMounter } from '../lifecycle/node-claim.js';
-import type { MountLedgerPort } from '../lifecycle/ports.js';
+import { NodeClaims } from '../lifecycle/node-claim.js';
+import type { MounterPort } from '../lifecycle/ports.js';
 import type { RefcountStore } from '../refcount/refcount-store.js';
-import { STORE_CONNECT_BUDGET_MS, storeAnswers } from '../refcount/store-connect.js';
+import { driverRegistry, openNodeServices, type NodeServices, type WiringOptions } from '../wiring/node-services.js';
 import { parseDvdcliArgs, type DvdcliArgs } from './dvdcli-args.js';
 
 /** Mesos kills `dvdcli mount` after 120 s: the whole mount, waits and undo included, stays below. */
@@ -31,39 +33,28 @@ export const CALL_BUDGET_MS = 110_000;
  */
 export const CLAIM_TTL_MS = 24 * 60 * 60 * 1000;
 
-export interface DvdcliMountRoot {
-  realRoot: string;
-  mounter: NodeClaimMounter & { isMounted(target: string): Promise<boolean> };
-}
-
-/** What main.ts supplies: settings sources and the client factories of the composition root. */
+/** What the composition root supplies: the process context and, in tests, the wiring's seams. */
 export interface DvdcliDeps {
   env: Env;
   hostname: string;
+  clock: Clock;
   /** DVDI_MOUNT_ROOT was set: `mount` binds at ROOT/<name> and prints that path. */
   mountRootConfigured: boolean;
-  /** Preflight of the mount root (rshared mount, CAP_SYS_ADMIN); throws when unusable. */
-  prepareMountRoot(root: string, logger: Logger): Promise<DvdcliMountRoot>;
-  /** The embedded store's directory parent when no root was prepared (real path of ROOT, or ROOT). */
-  storeRootWithoutPreflight(root: string): Promise<string>;
-  createStore(config: Config, realRoot: string, logger: Logger): Promise<RefcountStore>;
-  createDrivers(config: Config, logger: Logger): { driver(name: string): VolumeDriverClient };
-  /** The node's mount ledger under the (real) mount root, shared with the sidecars' reconciler. */
-  mountLedger?(realRoot: string): MountLedgerPort;
   stdout(text: string): Promise<void>;
   stderr(text: string): void;
+  wiring?: Pick<WiringOptions, 'hostMounter' | 'runtime' | 'managedSocketDir'>;
 }
 
 class UsageError extends DvdiError {
   constructor(message: string) {
-    super('DVDI_DVDCLI_USAGE', message, { exitCode: 2 });
+    super(ErrorCode.DvdcliUsage, message, { exitCode: 2 });
   }
 }
 
 /** A refused argument value (hostile name, bad driver, bad option key): exit 1, nothing attempted. */
 class InvalidArgumentError extends DvdiError {
   constructor(flag: string, message: string) {
-    super('DVDI_DVDCLI_INVALID_ARGUMENT', message, { context: { flag } });
+    super(ErrorCode.DvdcliInvalidArgument, message, { context: { flag } });
   }
 }
 
@@ -142,11 +133,11 @@ function fail(deps: DvdcliDeps, error: unknown): number {
 
 /** The command's stdout text (with its newline), or undefined for none. */
 async function execute(args: DvdcliArgs, config: Config, deps: DvdcliDeps, logger: Logger): Promise<string | undefined> {
-  const drivers = deps.createDrivers(config, logger.child({ module: 'driver' }));
+  const drivers = driverRegistry(config, logger.child({ module: 'driver' }), deps.clock, deps.wiring);
   switch (args.command) {
     case 'get': {
       const volume = await drivers.driver(args.driver).get(args.name, { signal: AbortSignal.timeout(CALL_BUDGET_MS) });
-      if (volume === undefined) throw new DvdiError('DVDI_VOLUME_MISSING', `volume ${args.name} does not exist in driver ${args.driver}`, { context: { volume: args.name } });
+      if (volume === undefined) throw new DvdiError(ErrorCode.VolumeMissing, `volume ${args.name} does not exist in driver ${args.driver}`, { context: { volume: args.name } });
       return `${JSON.stringify(volume)}\n`;
     }
     case 'list':
@@ -158,84 +149,65 @@ async function execute(args: DvdcliArgs, config: Config, deps: DvdcliDeps, logge
     default:
       break;
   }
-
-  // renew touches only the store: no mount root preflight (a timer runs it, not Mesos).
-  const root = args.command === 'renew' ? { realRoot: await deps.storeRootWithoutPreflight(config.mountRoot) } : await mountRoot(config, deps, logger);
-  const store = await deps.createStore(config, root.realRoot, logger.child({ module: 'store' }));
+  // renew touches only the store: no mount root preflight (a timer runs it, not Mesos). With
+  // DVDI_MOUNT_ROOT set the root must pass preflight; unset, the default root is used when it
+  // does (binds a sidecar made there are still cleaned up by the last unmount).
+  const root = args.command === 'renew' ? 'state-only' : deps.mountRootConfigured ? 'required' : 'optional';
+  const services = await openNodeServices(config, { logger, clock: deps.clock, root, ...deps.wiring });
   try {
-    await waitForStore(store);
-    const claims = new NodeClaims({
-      node: config.nodeId,
-      store,
-      drivers,
-      mounter: root.mounter,
-      bindMode: deps.mountRootConfigured,
-      acquireTtlMs: config.leaseTtlMs,
-      claimTtlMs: CLAIM_TTL_MS,
-      // Waiting for another node must leave room for the mount itself within Mesos' 120 s.
-      acquireTimeoutMs: Math.min(config.acquireTimeoutMs, MOUNT_BUDGET_MS / 2),
-      clock: systemClock,
-      logger: logger.child({ module: 'node-claim' }),
-      ...(deps.mountLedger === undefined ? {} : { ledger: deps.mountLedger(root.realRoot) }),
-    });
-    switch (args.command) {
-      case 'mount': {
-        const result = await claims.mount({ driver: args.driver, name: args.name, opts: args.opts, explicitCreate: args.explicitCreate }, AbortSignal.timeout(MOUNT_BUDGET_MS));
-        return `${result.path}\n`;
-      }
-      case 'unmount':
-        await claims.unmount({ driver: args.driver, name: args.name }, AbortSignal.timeout(UNMOUNT_BUDGET_MS));
-        return undefined;
-      case 'renew': {
-        const result = await claims.renewAll();
-        if (result.lost.length > 0) logger.warn({ lost: result.lost }, 'some dvdcli claims were lost (expired or revoked); the next mount claims them again');
-        return `${JSON.stringify(result)}\n`;
-      }
-      case 'path':
-        return `${await mountPath(args, drivers, root, deps.mountRootConfigured)}\n`;
-      case 'remove':
-        await removeVolume(args, drivers, store, logger);
-        return undefined;
-      default:
-        throw new DvdiError('DVDI_INTERNAL', `unhandled command ${args.command}`);
-    }
+    return await executeOnNode(args, services, deps.mountRootConfigured, logger);
   } finally {
-    await store.close().catch(() => undefined);
+    await services.close();
   }
 }
 
-/** A short-lived process must not fail its first command while Redis is still connecting. */
-async function waitForStore(store: RefcountStore): Promise<void> {
-  if (!(await storeAnswers(store, STORE_CONNECT_BUDGET_MS))) {
-    throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) did not answer within ${STORE_CONNECT_BUDGET_MS} ms`, { context: { backend: store.backend } });
+async function executeOnNode(args: DvdcliArgs, services: NodeServices, bindMode: boolean, logger: Logger): Promise<string | undefined> {
+  const { config, store, drivers } = services;
+  const claims = new NodeClaims({
+    node: config.nodeId,
+    store,
+    drivers,
+    mounter: services.mounter,
+    bindMode,
+    acquireTtlMs: config.leaseTtlMs,
+    claimTtlMs: CLAIM_TTL_MS,
+    // Waiting for another node must leave room for the mount itself within Mesos' 120 s.
+    acquireTimeoutMs: Math.min(config.acquireTimeoutMs, MOUNT_BUDGET_MS / 2),
+    clock: services.clock,
+    logger: logger.child({ module: 'node-claim' }),
+    ledger: services.ledger,
+  });
+  switch (args.command) {
+    case 'mount': {
+      const result = await claims.mount({ driver: args.driver, name: args.name, opts: args.opts, explicitCreate: args.explicitCreate }, AbortSignal.timeout(MOUNT_BUDGET_MS));
+      return `${result.path}\n`;
+    }
+    case 'unmount':
+      await claims.unmount({ driver: args.driver, name: args.name }, AbortSignal.timeout(UNMOUNT_BUDGET_MS));
+      return undefined;
+    case 'renew': {
+      const result = await claims.renewAll();
+      if (result.lost.length > 0) logger.warn({ lost: result.lost }, 'some dvdcli claims were lost (expired or revoked); the next mount claims them again');
+      return `${JSON.stringify(result)}\n`;
+    }
+    case 'path':
+      return `${await mountPath(args, drivers, services.mounter, bindMode)}\n`;
+    case 'remove':
+      await removeVolume(args, drivers, store, logger);
+      return undefined;
+    default:
+      throw new DvdiError(ErrorCode.Internal, `unhandled command ${args.command}`);
   }
 }
 
-/** DVDI_MOUNT_ROOT set: it must pass preflight. Unset: the default root is used when it does. */
-async function mountRoot(config: Config, deps: DvdcliDeps, logger: Logger): Promise<{ realRoot: string; mounter?: DvdcliMountRoot['mounter'] }> {
-  if (deps.mountRootConfigured) return deps.prepareMountRoot(config.mountRoot, logger.child({ module: 'mounter' }));
-  try {
-    // Binds a sidecar made under the default root are still cleaned up by the last unmount.
-    return await deps.prepareMountRoot(config.mountRoot, logger.child({ module: 'mounter' }));
-  } catch (error) {
-    logger.debug({ root: config.mountRoot, err: describeError(error) }, 'default mount root not usable; no binds');
-    return { realRoot: await deps.storeRootWithoutPreflight(config.mountRoot) };
-  }
-}
-
-async function mountPath(
-  args: DvdcliArgs,
-  drivers: { driver(name: string): VolumeDriverClient },
-  root: { mounter?: DvdcliMountRoot['mounter'] },
-  bindMode: boolean,
-): Promise<string> {
-  if (bindMode && root.mounter !== undefined) {
-    const path = await root.mounter.volumePath(args.name);
-    if (await root.mounter.isMounted(path)) return path;
+async function mountPath(args: DvdcliArgs, drivers: { driver(name: string): VolumeDriverClient }, mounter: MounterPort | undefined, bindMode: boolean): Promise<string> {
+  if (bindMode && mounter !== undefined) {
+    const path = await mounter.volumePath(args.name);
+    if (await mounter.isMounted(path)) return path;
   }
   const path = await drivers.driver(args.driver).path(args.name, { signal: AbortSignal.timeout(CALL_BUDGET_MS) });
   if (path === undefined || path === '') {
-    throw new DvdiError('DVDI_NOT_MOUNTED', `volume ${args.name} is not mounted on this node (driver ${args.driver} reports no mount point)`, { context: { volume: args.name } });
+    throw new DvdiError(ErrorCode.NotMounted, `volume ${args.name} is not mounted on this node (driver ${args.driver} reports no mount point)`, { context: { volume: args.name } });
   }
   return path;
 }
@@ -245,14 +217,14 @@ async function removeVolume(args: DvdcliArgs, drivers: { driver(name: string): V
   const live = view?.holders.filter((h) => h.expiresInMs > 0) ?? [];
   if (live.length > 0) {
     const nodes = [...new Set(live.map((h) => h.node))].sort();
-    throw new DvdiError('DVDI_VOLUME_IN_USE', `volume ${args.name} (driver ${args.driver}) is in use on node ${nodes.join(', ')}: not removed`, {
+    throw new DvdiError(ErrorCode.VolumeInUse, `volume ${args.name} (driver ${args.driver}) is in use on node ${nodes.join(', ')}: not removed`, {
       context: { volume: args.name, nodes: nodes.join(',') },
     });
   }
   const driver = drivers.driver(args.driver);
   const signal = AbortSignal.timeout(CALL_BUDGET_MS);
   if ((await driver.get(args.name, { signal })) === undefined) {
-    throw new DvdiError('DVDI_VOLUME_MISSING', `volume ${args.name} does not exist in driver ${args.driver}`, { context: { volume: args.name } });
+    throw new DvdiError(ErrorCode.VolumeMissing, `volume ${args.name} does not exist in driver ${args.driver}`, { context: { volume: args.name } });
   }
   await driver.remove(args.name, { signal });
   logger.info({ volume: args.name }, 'volume removed');

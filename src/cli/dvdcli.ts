@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // `dvdcli`: the drop-in for rexray/dvdcli that Mesos agents execute (mesos-module-dvdi, Mesos'
-// docker/volume isolator). The flow is in dvdcli-command.ts, the wiring in main.ts.
+// docker/volume isolator). The flow is in dvdcli-command.ts; the process context is main.ts'.
 import { describeError } from '../common/errors.js';
-import { runDvdcliCommand } from '../main.js';
+import { processContext } from '../main.js';
+import { runDvdcli } from './dvdcli-command.js';
 
-runDvdcliCommand(process.argv.slice(2)).then(
+const ctx = processContext();
+runDvdcli(process.argv.slice(2), { ...ctx, mountRootConfigured: (ctx.env.DVDI_MOUNT_ROOT ?? '').trim() !== '' }).then(
   // Open handles (a Redis reconnect timer, a plugin socket in backoff) must not keep a finished
   // dvdcli alive: the caller waits for its exit.
   (code) => process.exit(code),

@@ -2,6 +2,7 @@
 // [--node NAME] [--pool DIR] [--log-level LEVEL]`: run the reference Docker volume plugin until
 // SIGTERM/SIGINT. Exit 0 after a clean stop, 2 on usage errors.
 import { parseArgs } from 'node:util';
+import { ErrorCode } from '../common/error-codes.js';
 import { systemClock } from '../common/clock.js';
 import { DvdiError, describeError } from '../common/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../common/logger.js';
@@ -83,7 +84,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(values.faults === undefined ? {} : { faults: values.faults }),
     });
   } catch (error) {
-    if (error instanceof DvdiError && error.code === 'DVDI_PLUGIN_USAGE') return fail(error.message);
+    if (error instanceof DvdiError && error.code === ErrorCode.PluginUsage) return fail(error.message);
     throw error;
   }
 

@@ -1,6 +1,7 @@
 // `dvdi sidecar`: the per-task daemon. Configuration comes from the environment only
-// (docs/contract.md "Task volume requests" and "Sidecar settings"); see src/main.ts for the flow.
-import { runSidecar } from '../main.js';
+// (docs/contract.md "Task volume requests" and "Sidecar settings"); the flow is in sidecar-run.ts.
+import { processContext } from '../main.js';
+import { runSidecar } from './sidecar-run.js';
 
 const HELP = `Usage: dvdi sidecar
 
@@ -22,11 +23,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`dvdi sidecar: unexpected arguments: ${argv.join(' ')} (settings are environment variables; see --help)\n`);
     return 2;
   }
-  const code = await runSidecar({
-    onShutdownSignal(listener) {
-      for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => listener(signal));
-    },
-  });
+  const code = await runSidecar(processContext());
   // Open handles (a socket in a dead plugin's backoff, a Redis reconnect timer) must not keep
   // a finished sidecar alive: its exit is the orchestrator's signal.
   process.exit(code);

@@ -6,6 +6,10 @@ import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { systemClock } from '../common/clock.js';
+import { describeError } from '../common/errors.js';
+import type { Env } from '../config/index.js';
+import { processContext } from '../main.js';
+import { readSetting } from './command-settings.js';
 
 const HELP = `Usage: dvdi wait [--url URL] [--timeout SECONDS] [--interval MS] [-- CMD ARGS...]
 
@@ -13,10 +17,18 @@ Waits until GET URL answers 200 (the sidecar's /readyz), then runs CMD with the 
 stdin/stdout/stderr, forwards SIGTERM/SIGINT/SIGHUP to it and exits with its status.
 Without CMD, exits 0 once ready.
 
-  --url URL          readiness URL (default http://127.0.0.1:9650/readyz)
+  --url URL          readiness URL (default: /readyz at the sidecar's DVDI_HTTP_ADDR,
+                     else http://127.0.0.1:9650/readyz)
   --timeout SECONDS  give up after this long, exit 1 (default 300; 0 = wait forever)
   --interval MS      poll interval (default 500)
 `;
+
+/** /readyz at the address the sidecar listens on (DVDI_HTTP_ADDR, as the sidecar reads it). */
+export function readinessUrl(env: Env): string {
+  const address = readSetting(env, 'DVDI_HTTP_ADDR') ?? { host: '127.0.0.1', port: 9650 };
+  const host = address.host === '0.0.0.0' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${address.port}/readyz`;
+}
 
 function probe(url: string, timeoutMs: number): Promise<number | string> {
   return new Promise((resolve) => {
@@ -39,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
     ({ values } = parseArgs({
       args: own,
       options: {
-        url: { type: 'string', default: 'http://127.0.0.1:9650/readyz' },
+        url: { type: 'string' },
         timeout: { type: 'string', default: '300' },
         interval: { type: 'string', default: '500' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -64,30 +76,37 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`dvdi wait: --interval "${values.interval}" is not valid: expected whole milliseconds >= 10\n`);
     return 2;
   }
+  let url: string;
   try {
-    new URL(values.url);
+    url = values.url ?? readinessUrl(processContext().env);
+  } catch (error) {
+    process.stderr.write(`dvdi wait: ${describeError(error)}\n`);
+    return 2;
+  }
+  try {
+    new URL(url);
   } catch {
-    process.stderr.write(`dvdi wait: --url "${values.url}" is not a valid URL\n`);
+    process.stderr.write(`dvdi wait: --url "${url}" is not a valid URL\n`);
     return 2;
   }
 
   const started = systemClock.monotonic();
   let lastReport = started;
   for (;;) {
-    const answer = await probe(values.url, Math.max(intervalMs, 1000));
+    const answer = await probe(url, Math.max(intervalMs, 1000));
     if (answer === 200) break;
     const waited = systemClock.monotonic() - started;
     if (timeoutS > 0 && waited >= timeoutS * 1000) {
-      process.stderr.write(`dvdi wait: ${values.url} not ready after ${timeoutS} s (last answer: ${answer})\n`);
+      process.stderr.write(`dvdi wait: ${url} not ready after ${timeoutS} s (last answer: ${answer})\n`);
       return 1;
     }
     if (systemClock.monotonic() - lastReport >= 10_000) {
       lastReport = systemClock.monotonic();
-      process.stderr.write(`dvdi wait: still waiting for ${values.url} (${Math.round(waited / 1000)} s, last answer: ${answer})\n`);
+      process.stderr.write(`dvdi wait: still waiting for ${url} (${Math.round(waited / 1000)} s, last answer: ${answer})\n`);
     }
     await systemClock.sleep(intervalMs);
   }
-  process.stderr.write(`dvdi wait: ${values.url} is ready\n`);
+  process.stderr.write(`dvdi wait: ${url} is ready\n`);
   const [file, ...args] = command;
   if (file === undefined) return 0;
 

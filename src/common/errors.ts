@@ -4,6 +4,7 @@
 // never on message text.
 
 import { inspect } from 'node:util';
+import type { ErrorCode } from './error-codes.js';
 
 /** Exit codes of `dvdi sidecar` (docs/contract.md). */
 export const ExitCode = {
@@ -19,12 +20,12 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 export type ErrorContext = Readonly<Record<string, string | number | boolean | undefined>>;
 
 export class DvdiError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly context: ErrorContext;
   readonly exitCode: ExitCode;
 
   constructor(
-    code: string,
+    code: ErrorCode,
     message: string,
     options: { context?: ErrorContext; cause?: unknown; exitCode?: ExitCode } = {},
   ) {

@@ -3,6 +3,7 @@
 // (CONTRACT: driver/mount failure). Messages name the driver, the method and the volume so a
 // log line alone says what failed. Option *values* never appear here: callers pass keys only,
 // and plugin replies are scrubbed of option values before they become messages.
+import { ErrorCode } from '../common/error-codes.js';
 import { DvdiError, ExitCode, type ErrorContext } from '../common/errors.js';
 import { cleanExternalText } from '../common/external-text.js';
 
@@ -29,7 +30,7 @@ export abstract class DriverError extends DvdiError {
   readonly volume: string | undefined;
   readonly step: string | undefined;
 
-  protected constructor(code: string, site: CallSite, detail: string, options: { cause?: unknown; context?: ErrorContext } = {}) {
+  protected constructor(code: ErrorCode, site: CallSite, detail: string, options: { cause?: unknown; context?: ErrorContext } = {}) {
     super(code, `${describeCall(site)}: ${detail}`, {
       context: { driver: site.driver, method: site.method, volume: site.volume, step: site.step, ...(options.context ?? {}) },
       cause: options.cause,
@@ -115,6 +116,27 @@ export class NotVolumeDriverError extends DriverError {
 export class DriverAbortedError extends DriverError {
   constructor(site: CallSite, cause?: unknown) {
     super('DVDI_DRIVER_ABORTED', site, 'aborted', { cause });
+  }
+}
+
+/**
+ * The one rule for "this failed Mount may still have mounted in the plugin": the request reached
+ * the plugin and no refusal came back — it timed out, was cut short, was answered with a reply
+ * that is not the protocol's, or the connection broke after the reply had started. Such a Mount
+ * is followed by an Unmount of its ID (unknown IDs succeed) and stays in the node's ledger. A
+ * Mount the plugin refused, or one that never reached it, gets no Unmount (moby#22564).
+ */
+export function mountMayHaveHappened(error: unknown): boolean {
+  if (!(error instanceof DriverError)) return false;
+  switch (error.code) {
+    case ErrorCode.DriverTimeout:
+    case ErrorCode.DriverAborted:
+    case ErrorCode.DriverBadReply:
+      return true;
+    case ErrorCode.DriverUnreachable:
+      return error instanceof DriverUnreachableError && !error.retryable;
+    default:
+      return false;
   }
 }
 

@@ -1,4 +1,5 @@
-// Errors of the attach / detach / fence use cases, each with the CONTRACT exit code.
+// Errors of the attach / detach / fence use cases, each with the CONTRACT exit code. A store that
+// cannot be reached is refcount/refcount-errors.ts StoreUnavailableError, for every caller.
 import { DvdiError, ExitCode } from '../common/errors.js';
 
 export class VolumeHeldError extends DvdiError {
@@ -23,10 +24,11 @@ export class AccessModeConflictError extends DvdiError {
 }
 
 export class VolumeMissingError extends DvdiError {
-  constructor(volume: string, driver: string) {
+  /** `reason`: what asked for explicit create (the sidecar's setting, dvdcli's flag). */
+  constructor(volume: string, driver: string, reason = 'DVDI_VOLUME_EXPLICITCREATE is true') {
     super(
       'DVDI_VOLUME_MISSING',
-      `volume ${volume} does not exist in driver ${driver} and DVDI_VOLUME_EXPLICITCREATE is true, so it is not created`,
+      `volume ${volume} does not exist in driver ${driver} and ${reason}, so it is not created`,
       { context: { volume, driver }, exitCode: ExitCode.MountFailed },
     );
   }
@@ -37,16 +39,6 @@ export class LeaseLostError extends DvdiError {
     super('DVDI_LEASE_LOST', `lease on volume ${volume} (driver ${driver}) was lost ${when} (revoked by a preemption or expired)`, {
       context: { volume, driver, when },
       exitCode: ExitCode.Fenced,
-    });
-  }
-}
-
-export class StoreUnavailableError extends DvdiError {
-  constructor(backend: string, operation: string, volume: string, cause: unknown) {
-    super('DVDI_STORE_UNAVAILABLE', `refcount store (${backend}) failed during ${operation} of volume ${volume}`, {
-      context: { backend, operation, volume },
-      cause,
-      exitCode: ExitCode.Unavailable,
     });
   }
 }

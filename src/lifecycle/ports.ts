@@ -1,5 +1,7 @@
-// The narrow faces of the outside world that the lifecycle uses: only the calls it makes.
-// main.ts adapts the real driver client, mounter and store to these; unit tests use fakes.
+// The narrow faces of the outside world that the lifecycle, the dvdcli claim and the reconciler
+// use, declared once: only the calls they make. wiring/node-services.ts adapts the real driver
+// client, the mounter (bound to the node's real mount root) and the ledger files to these;
+// unit tests use fakes.
 import type { AccessMode } from '../refcount/refcount-store.js';
 
 /** One volume a task asked for (config/ produces these, validated and frozen). */
@@ -15,10 +17,9 @@ export interface VolumeRequest {
   readOnly: boolean;
 }
 
-/** What the lifecycle asks of a volume plugin (one per driver name). */
+/** What the lifecycle asks of a volume plugin (one per driver name). `signal` cuts a call short. */
 export interface VolumeDriverPort {
-  /** undefined when the plugin does not know the volume; anything else means it exists.
-   * `signal` cuts the call short (shutdown while attaching). */
+  /** undefined when the plugin does not know the volume; anything else means it exists. */
   get(name: string, options?: { signal?: AbortSignal }): Promise<unknown>;
   create(name: string, opts: Readonly<Record<string, string>>, options?: { signal?: AbortSignal }): Promise<void>;
   /** Returns the plugin's mountpoint on this host. `preempt`: ask the driver to take the
@@ -26,16 +27,19 @@ export interface VolumeDriverPort {
    * as uncertain as a timed-out one: it may still complete in the plugin. */
   mount(name: string, id: string, options?: { preempt?: boolean; signal?: AbortSignal }): Promise<string>;
   /** Unknown IDs succeed. */
-  unmount(name: string, id: string): Promise<void>;
+  unmount(name: string, id: string, options?: { signal?: AbortSignal }): Promise<void>;
   /** The plugin's mountpoint while it has the volume mounted, else undefined. */
-  path(name: string): Promise<string | undefined>;
+  path(name: string, options?: { signal?: AbortSignal }): Promise<string | undefined>;
 }
 
 export interface DriverRegistryPort {
   driver(name: string): VolumeDriverPort;
 }
 
+/** The mounter bound to the node's real (preflighted) mount root: one object per process. */
 export interface MounterPort {
+  /** The real path of the mount root. */
+  readonly root: string;
   /** ROOT/<name>, checked: stays under ROOT, no symlink. */
   volumePath(name: string): Promise<string>;
   /**
@@ -45,6 +49,12 @@ export interface MounterPort {
   bind(source: string, target: string, options: { readOnly: boolean }): Promise<unknown>;
   /** umount --lazy until nothing is mounted at target; not mounted = success. */
   unmountLazy(target: string): Promise<unknown>;
+  isMounted(target: string): Promise<boolean>;
+  /** Every bind directly at ROOT/<name>. */
+  listBinds(): Promise<Array<{ name: string; path: string }>>;
+  /** Leftover preflight probes (`ROOT/.dvdi-probe-*`) still mounted, and their removal. */
+  listProbes(): Promise<string[]>;
+  removeProbe(path: string): Promise<void>;
 }
 
 /** One driver Mount this node performed, by its ID (the performer's lease token). */
@@ -59,7 +69,8 @@ export interface LedgerEntry {
  * before the driver is called, forgotten once the Unmount of that ID is known to have taken
  * effect. It survives what the store may not (Redis losing its data) and what the store cannot
  * see (a Mount that completes in the plugin after the sidecar gave up on it), so the reconciler
- * can still send the Unmount that keeps the plugin's count right.
+ * can still send the Unmount that keeps the plugin's count right. Required everywhere a driver
+ * Mount can be sent.
  */
 export interface MountLedgerPort {
   record(entry: LedgerEntry): Promise<void>;

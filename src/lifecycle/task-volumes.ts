@@ -5,19 +5,13 @@
 // unmount only ever happens through the store's `unmount` answer, so nothing is unmounted that
 // another holder still uses.
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../common/clock.js';
-import { AbortedError, DvdiError, ExitCode, describeError } from '../common/errors.js';
+import { describeError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
-import type { AcquireResult, HolderRef, RefcountStore, VolumeView } from '../refcount/refcount-store.js';
-import {
-  AccessModeConflictError,
-  LeaseLostError,
-  StoreUnavailableError,
-  VolumeHeldError,
-  VolumeMissingError,
-} from './lifecycle-errors.js';
-import type { DriverRegistryPort, MountLedgerPort, MounterPort, VolumeRequest } from './ports.js';
+import type { HolderRef, VolumeView } from '../refcount/refcount-store.js';
+import { LeaseLostError } from './lifecycle-errors.js';
+import type { MounterPort, VolumeRequest } from './ports.js';
+import { VolumeLifecycle, everyInterval, type Granted, type LifecycleDeps } from './volume-lifecycle.js';
 
 export type VolumeState = 'acquiring' | 'waiting' | 'mounting' | 'ready' | 'releasing' | 'released' | 'fenced' | 'failed';
 
@@ -38,21 +32,16 @@ interface TrackedVolume {
   storeFailedSinceLastRenew?: boolean;
 }
 
-export interface TaskVolumesOptions {
+export interface TaskVolumesOptions extends LifecycleDeps {
   node: string;
   task: string;
   leaseTtlMs: number;
   acquireTimeoutMs: number;
   /** How long a joiner waits for another task of this node that is mounting (on top of acquireTimeoutMs). */
   mountTimeoutMs: number;
-  store: RefcountStore;
-  drivers: DriverRegistryPort;
+  /** The sidecar always has a preflighted mount root. */
   mounter: MounterPort;
-  clock: Clock;
-  logger: Logger;
   metrics?: SidecarMetrics;
-  /** The node's own record of driver Mounts (see MountLedgerPort); none in unit tests. */
-  ledger?: MountLedgerPort;
   /** Poll interval bounds while waiting for another holder (ms; default 100 doubling to 250). */
   pollInitialMs?: number;
   pollMaxMs?: number;
@@ -73,15 +62,16 @@ export interface VolumeStatus {
   nodes?: Array<{ node: string; state: string }>;
 }
 
-/** Driver errors after which a Mount may or may not have happened in the plugin. */
-const UNCERTAIN_MOUNT_CODES = new Set(['DVDI_DRIVER_TIMEOUT', 'DVDI_DRIVER_ABORTED']);
-
 export class TaskVolumes {
   private readonly volumes: TrackedVolume[] = [];
   private attachedAll = false;
   private fenced = false;
+  private readonly core: VolumeLifecycle;
 
-  constructor(private readonly options: TaskVolumesOptions) {}
+  constructor(private readonly options: TaskVolumesOptions) {
+    const { store, drivers, mounter, ledger, clock, logger, undoTimeoutMs } = options;
+    this.core = new VolumeLifecycle({ store, drivers, mounter, ledger, clock, logger, undoTimeoutMs });
+  }
 
   /** Attach every request in order; on any failure undo all of them and rethrow. */
   async attachAll(requests: readonly VolumeRequest[], signal: AbortSignal): Promise<void> {
@@ -128,6 +118,9 @@ export class TaskVolumes {
       try {
         const result = await this.options.store.renew(volume.ref, this.options.leaseTtlMs);
         this.options.metrics?.storeUp.set({ backend: this.options.store.backend }, 1);
+        // An attach that failed meanwhile is undoing this claim: its own error is the outcome,
+        // not a lost lease (the undo removes the holder the renewal was about).
+        if (!volume.registered) continue;
         if (result.kind === 'ok') {
           volume.lastLeaseAt = this.options.clock.monotonic();
           volume.epoch = result.epoch;
@@ -162,22 +155,15 @@ export class TaskVolumes {
    * volume's error; the caller fences and exits 5.
    */
   async keepLeases(signal: AbortSignal, onLost: (error: LeaseLostError) => void): Promise<void> {
-    const interval = Math.max(100, Math.floor(this.options.leaseTtlMs / 3));
-    while (!signal.aborted) {
-      try {
-        await this.options.clock.sleep(interval, signal);
-      } catch {
-        return;
-      }
+    await everyInterval(this.options.clock, Math.max(100, Math.floor(this.options.leaseTtlMs / 3)), signal, async () => {
       const { lost } = await this.renewAll();
       await this.refreshHolderGauges();
       const first = lost[0];
-      if (first !== undefined) {
-        const volume = this.volumes.find((v) => v.request.name === first);
-        onLost(new LeaseLostError(first, volume?.request.driver ?? '?', 'while running'));
-        return;
-      }
-    }
+      if (first === undefined) return true;
+      const volume = this.volumes.find((v) => v.request.name === first);
+      onLost(new LeaseLostError(first, volume?.request.driver ?? '?', 'while running'));
+      return false;
+    });
   }
 
   /**
@@ -280,7 +266,7 @@ export class TaskVolumes {
         }
         await this.performMount(volume, granted.staleMountId, signal, log);
       } else {
-        await this.join(volume, granted.mountpoint, log);
+        await this.join(volume, granted, log);
       }
       volume.state = 'ready';
       metrics?.volumeMounted.set({ volume: request.name, driver: request.driver }, 1);
@@ -293,202 +279,90 @@ export class TaskVolumes {
     }
   }
 
-  /** Loop on acquire until this holder may mount or join, within the acquire timeout. */
-  private async acquire(
-    volume: TrackedVolume,
-    signal: AbortSignal,
-    log: Logger,
-  ): Promise<Extract<AcquireResult, { kind: 'mount' }> | Extract<AcquireResult, { kind: 'join' }>> {
-    const { clock, store, acquireTimeoutMs, mountTimeoutMs } = this.options;
+  /** Acquire through the core; the policy: this task's mode and preempt, a joiner's extra patience. */
+  private acquire(volume: TrackedVolume, signal: AbortSignal, log: Logger): Promise<Granted> {
     const { request } = volume;
-    const started = clock.monotonic();
-    let delay = this.options.pollInitialMs ?? 100;
-    // Polling is one store round trip: keep it short so a released volume is picked up fast.
-    const maxDelay = this.options.pollMaxMs ?? 250;
-    let lastProgressLog = started;
-    for (;;) {
-      if (signal.aborted) throw new AbortedError(`acquire of volume ${request.name}`);
-      let result: AcquireResult;
-      try {
-        result = await store.acquire({
-          ...volume.ref,
-          task: this.options.task,
-          mode: request.access,
-          preempt: request.preempt,
-          ttlMs: this.options.leaseTtlMs,
-        });
-        this.options.metrics?.storeUp.set({ backend: store.backend }, 1);
-      } catch (error) {
-        this.options.metrics?.storeUp.set({ backend: store.backend }, 0);
-        // A new claim fails closed, but only after the acquire timeout: a store that is
-        // reconnecting (or failing over) gets the same patience as a volume held elsewhere.
-        if (clock.monotonic() - started >= acquireTimeoutMs) throw new StoreUnavailableError(store.backend, 'acquire', request.name, error);
-        log.warn({ err: describeError(error) }, 'store unavailable while acquiring; retrying until the acquire timeout');
-        await clock.sleep(Math.max(10, Math.min(delay, acquireTimeoutMs - (clock.monotonic() - started))), signal);
-        delay = Math.min(delay * 2, maxDelay);
-        continue;
-      }
-      const waited = clock.monotonic() - started;
-      switch (result.kind) {
-        case 'mount':
-        case 'join':
-          volume.registered = true;
-          volume.epoch = result.epoch;
-          volume.lastLeaseAt = clock.monotonic();
-          return result;
-        case 'mode-conflict':
-          throw new AccessModeConflictError(request.name, request.driver, request.access, result.mode);
-        case 'wait':
-          volume.registered = true;
-          volume.state = 'waiting';
-          volume.lastLeaseAt = clock.monotonic();
-          if (waited > acquireTimeoutMs + mountTimeoutMs) {
-            throw new DvdiError(
-              'DVDI_VOLUME_BUSY',
-              `volume ${request.name} stayed ${result.state} by another task on this node (holder ${result.performer}) for ${Math.round(waited)} ms`,
-              { context: { volume: request.name, state: result.state }, exitCode: ExitCode.Unavailable },
-            );
+    return this.core.acquire(
+      volume,
+      {
+        task: this.options.task,
+        mode: request.access,
+        preempt: request.preempt,
+        ttlMs: this.options.leaseTtlMs,
+        timeoutMs: this.options.acquireTimeoutMs,
+        // Another task of this node is mounting: it gets the Mount's own limit on top.
+        busyTimeoutMs: this.options.mountTimeoutMs,
+        pollInitialMs: this.options.pollInitialMs,
+        pollMaxMs: this.options.pollMaxMs,
+        onAnswer: (result) => {
+          if (result.kind === 'held' || result.kind === 'quarantine' || result.kind === 'wait') volume.state = 'waiting';
+          if (result.kind === 'mount' || result.kind === 'join' || result.kind === 'wait') {
+            volume.epoch = result.epoch;
+            volume.lastLeaseAt = this.options.clock.monotonic();
           }
-          break;
-        case 'held':
-        case 'quarantine':
-          volume.state = 'waiting';
-          if (waited >= acquireTimeoutMs) {
-            const nodes = result.kind === 'held' ? result.nodes : ['(store quarantine after data loss)'];
-            throw new VolumeHeldError(request.name, request.driver, nodes, Math.round(waited));
-          }
-          break;
-      }
-      if (clock.monotonic() - lastProgressLog >= 5000) {
-        lastProgressLog = clock.monotonic();
-        log.info({ waitedMs: Math.round(waited), reason: result.kind, ...(result.kind === 'held' ? { nodes: result.nodes } : {}) }, 'still waiting for volume');
-      }
-      const remaining = acquireTimeoutMs - waited;
-      const pause = result.kind === 'quarantine' ? Math.min(result.retryInMs, Math.max(remaining, 50)) : delay;
-      await clock.sleep(Math.max(10, pause), signal);
-      delay = Math.min(delay * 2, maxDelay);
-    }
+        },
+      },
+      signal,
+      log,
+    );
   }
 
-  /** This holder is the node's performer: Create?, Mount (ID = our token), bind, markMounted. */
+  /** This holder is the node's performer: the core's performMount, bound at ROOT/<name>. */
   private async performMount(volume: TrackedVolume, staleMountId: string | undefined, signal: AbortSignal, log: Logger): Promise<void> {
-    const { request, ref, hostPath } = volume;
-    const driver = this.options.drivers.driver(request.driver);
-    const undo: Array<{ what: string; run: () => Promise<unknown> }> = [];
+    const { request, hostPath } = volume;
     volume.state = 'mounting';
     try {
-      if (staleMountId !== undefined) {
-        // A performer died mid-mount: its driver Mount may have happened. Unmount that ID first
-        // so the plugin's per-ID count stays one Unmount per Mount (unknown IDs succeed).
-        log.warn({ staleMountId }, 'taking over from a dead performer; releasing its mount ID first');
-        await driver.unmount(request.name, staleMountId);
-      }
-      // Get and Create can be cut short by shutdown: nothing is mounted yet, nothing to undo.
-      const existing = await driver.get(request.name, { signal });
-      if (existing === undefined) {
-        if (request.explicitCreate) throw new VolumeMissingError(request.name, request.driver);
-        log.info({ optionKeys: Object.keys(request.opts) }, 'creating volume');
-        await driver.create(request.name, request.opts, { signal });
-      }
-      if (signal.aborted) throw new AbortedError(`mount of volume ${request.name}`);
-      const entry = { driver: request.driver, name: request.name, mountId: ref.token };
-      await this.options.ledger?.record(entry);
-      let mountpoint: string;
-      try {
-        mountpoint = await driver.mount(request.name, ref.token, { signal, ...(request.preempt ? { preempt: true } : {}) });
-      } catch (error) {
-        if (error instanceof DvdiError && UNCERTAIN_MOUNT_CODES.has(error.code)) {
-          // A timed-out (or abandoned) Mount may still complete in the plugin, even after this
-          // Unmount: the ledger entry stays, so the reconciler sends the Unmount again later
-          // until the plugin's Path shows nothing mounted.
-          undo.push({ what: 'driver Unmount after Mount timeout', run: () => driver.unmount(request.name, ref.token) });
-        } else {
-          // A refused Mount gets no Unmount (moby#22564), and there is nothing to remember.
-          await this.options.ledger?.forget(entry);
-        }
-        throw error;
-      }
-      undo.push({
-        what: 'driver Unmount',
-        run: async () => {
-          await driver.unmount(request.name, ref.token);
-          await this.options.ledger?.forget(entry);
-        },
-      });
-      if (signal.aborted) throw new AbortedError(`mount of volume ${request.name}`);
-      await this.options.mounter.bind(mountpoint, hostPath, { readOnly: request.readOnly });
-      undo.push({ what: 'lazy unmount of the bind', run: () => this.options.mounter.unmountLazy(hostPath) });
-      const marked = await this.options.store.markMounted(ref, mountpoint);
-      if (marked.kind !== 'ok') throw new LeaseLostError(request.name, request.driver, 'while mounting');
-      volume.mountpoint = mountpoint;
-      volume.mountId = ref.token;
-    } catch (error) {
-      for (const step of undo.reverse()) {
-        try {
-          await step.run();
-        } catch (undoError) {
-          log.error({ step: step.what, err: describeError(undoError) }, 'undo step failed');
-        }
-      }
-      await this.options.store.abortMount(ref).catch((abortError: unknown) =>
-        log.error({ err: describeError(abortError) }, 'could not reset the mount state; the reconciler will once the lease expires'),
+      volume.mountpoint = await this.core.performMount(
+        volume,
+        { ...request, explicitCreateReason: 'DVDI_VOLUME_EXPLICITCREATE is true' },
+        staleMountId,
+        hostPath,
+        signal,
+        log,
       );
-      volume.registered = false;
+      volume.mountId = volume.ref.token;
+    } catch (error) {
       volume.state = 'released';
       throw error;
     }
   }
 
   /** The volume is already mounted on this node: check (or repair) the bind, no driver Mount. */
-  private async join(volume: TrackedVolume, mountpoint: string, log: Logger): Promise<void> {
+  private async join(volume: TrackedVolume, granted: Extract<Granted, { kind: 'join' }>, log: Logger): Promise<void> {
     volume.state = 'mounting';
-    volume.mountpoint = mountpoint;
     try {
-      // Idempotent: the node's bind normally exists already; a missing one is made again, and a
-      // read-only/read-write mismatch with the other tasks of this node is refused.
-      await this.options.mounter.bind(mountpoint, volume.hostPath, { readOnly: volume.request.readOnly });
-      const view = await this.options.store.inspect({ driver: volume.request.driver, name: volume.request.name });
-      volume.mountId = view?.nodes.find((n) => n.node === this.options.node)?.mountId;
+      const joined = await this.core.join(granted, volume.request, this.options.node, volume.hostPath, volume.request.readOnly);
+      volume.mountpoint = joined.mountpoint;
+      volume.mountId = joined.mountId;
     } catch (error) {
-      await this.releaseOne(volume).catch((releaseError: unknown) =>
-        log.error({ err: describeError(releaseError) }, 'release after a failed join failed'),
-      );
+      await this.releaseOne(volume).catch((releaseError: unknown) => log.error({ err: describeError(releaseError) }, 'release after a failed join failed'));
       throw error;
     }
   }
 
-  /** Release one claim; when the store names us the node's last user, unmount lazily + driver Unmount. */
+  /** Release one claim; when the store names us the node's last user, the core unmounts the node. */
   private async releaseOne(volume: TrackedVolume): Promise<void> {
     if (!volume.registered) return;
-    const { request, ref, hostPath } = volume;
-    const { clock, metrics, store } = this.options;
+    const { request, hostPath } = volume;
+    const { clock, metrics } = this.options;
     const started = clock.monotonic();
     volume.state = 'releasing';
-    let result;
+    const observe = (outcome: 'ok' | 'error') => metrics?.unmountDuration.observe({ driver: request.driver, outcome }, (clock.monotonic() - started) / 1000);
+    let result: Awaited<ReturnType<VolumeLifecycle['release']>>;
     try {
-      result = await store.release(ref);
+      result = await this.core.release(volume, hostPath, AbortSignal.timeout(this.options.undoTimeoutMs * 2));
     } catch (error) {
-      throw new StoreUnavailableError(store.backend, 'release', request.name, error);
+      if (!volume.registered) observe('error');
+      throw error;
+    } finally {
+      metrics?.volumeMounted.set({ volume: request.name, driver: request.driver }, 0);
     }
-    metrics?.volumeMounted.set({ volume: request.name, driver: request.driver }, 0);
-    if (result.kind === 'unmount') {
-      try {
-        await this.options.mounter.unmountLazy(hostPath);
-        if (result.mountId !== undefined) {
-          await this.options.drivers.driver(request.driver).unmount(request.name, result.mountId);
-          await this.options.ledger?.forget({ driver: request.driver, name: request.name, mountId: result.mountId });
-        }
-        await store.markUnmounted(ref);
-        metrics?.unmountDuration.observe({ driver: request.driver, outcome: 'ok' }, (clock.monotonic() - started) / 1000);
-        this.options.logger.info({ volume: request.name, hostPath }, 'last user on this node: volume unmounted');
-      } catch (error) {
-        metrics?.unmountDuration.observe({ driver: request.driver, outcome: 'error' }, (clock.monotonic() - started) / 1000);
-        throw error;
-      }
+    if (result === 'unmounted') {
+      observe('ok');
+      this.options.logger.info({ volume: request.name, hostPath }, 'last user on this node: volume unmounted');
     } else {
       this.options.logger.info({ volume: request.name }, 'released; other holders on this node keep the volume mounted');
     }
-    volume.registered = false;
     volume.state = 'released';
   }
 
@@ -530,18 +404,11 @@ export class TaskVolumes {
   /** After a lost lease: unmount on this node if, and only if, no live holder here keeps it. */
   private async takeOverUnmount(volume: TrackedVolume): Promise<void> {
     const { request, hostPath } = volume;
-    const ref: HolderRef = { ...volume.ref, token: randomUUID() };
-    const claim = await this.options.store.claimUnmount(ref, this.options.leaseTtlMs);
+    const claim = await this.core.takeOver(request, this.options.node, this.options.leaseTtlMs, hostPath, AbortSignal.timeout(this.options.undoTimeoutMs * 2));
     if (claim.kind !== 'unmount') {
       this.options.logger.warn({ volume: request.name, claim: claim.kind }, 'fenced; another live holder on this node keeps the mount');
       return;
     }
-    await this.options.mounter.unmountLazy(hostPath);
-    if (claim.mountId !== undefined) {
-      await this.options.drivers.driver(request.driver).unmount(request.name, claim.mountId);
-      await this.options.ledger?.forget({ driver: request.driver, name: request.name, mountId: claim.mountId });
-    }
-    await this.options.store.markUnmounted(ref);
     this.options.logger.warn({ volume: request.name, hostPath }, 'fenced: bind detached and driver Unmount sent');
   }
 }

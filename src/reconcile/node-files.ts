@@ -5,6 +5,8 @@
 import { readFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../common/atomic-file.js';
+import { ErrorCode } from '../common/error-codes.js';
+import { DvdiError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { FileLock } from '../refcount/state-file-lock.js';
 import type { LedgerEntry, MountLedgerPort } from '../lifecycle/ports.js';
@@ -18,7 +20,7 @@ export function sweepLockFile(dir: string, logger: Logger): SweepLockPort {
       try {
         return await lock.acquire();
       } catch (error) {
-        if (error instanceof Error && 'code' in error && error.code === 'DVDI_STORE_LOCK_TIMEOUT') return undefined;
+        if (error instanceof DvdiError && error.code === ErrorCode.StoreLockTimeout) return undefined;
         throw error;
       }
     },

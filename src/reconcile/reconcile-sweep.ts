@@ -8,24 +8,11 @@
 // step 3 only acts on a bind the store has not explained for at least one lease TTL (so holders
 // that re-register after a store data loss, or a mount between its bind and markMounted, are
 // never mistaken for orphans).
-import { randomUUID } from 'node:crypto';
-import type { Clock } from '../common/clock.js';
 import { describeError } from '../common/errors.js';
-import type { Logger } from '../common/logger.js';
-import type { DriverRegistryPort, MountLedgerPort } from '../lifecycle/ports.js';
+import type { MounterPort } from '../lifecycle/ports.js';
+import { VolumeLifecycle, type LifecycleDeps } from '../lifecycle/volume-lifecycle.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
 import type { RefcountStore, VolumeKey, VolumeView } from '../refcount/refcount-store.js';
-
-/** What the sweep needs of the mounter. */
-export interface SweepMounterPort {
-  /** Every bind directly at ROOT/<name>. */
-  listBinds(): Promise<Array<{ name: string; path: string }>>;
-  volumePath(name: string): Promise<string>;
-  unmountLazy(target: string): Promise<unknown>;
-  /** Leftover preflight probes (`ROOT/.dvdi-probe-*`) still mounted, and their removal. */
-  listProbes(): Promise<string[]>;
-  removeProbe(path: string): Promise<void>;
-}
 
 /** The per-node sweep lock: `tryAcquire` answers undefined when another sweep holds it. */
 export interface SweepLockPort {
@@ -38,19 +25,14 @@ export interface OrphanMemoryPort {
   save(firstSeen: Record<string, number>): Promise<void>;
 }
 
-export interface SweepDeps {
+/** The core's dependencies (with the mount root it sweeps) and the sweep's own. */
+export interface SweepDeps extends LifecycleDeps {
   node: string;
-  store: RefcountStore;
-  drivers: DriverRegistryPort;
-  mounter: SweepMounterPort;
+  mounter: MounterPort;
   lock: SweepLockPort;
   orphans: OrphanMemoryPort;
   leaseTtlMs: number;
-  clock: Clock;
-  logger: Logger;
   metrics?: SidecarMetrics;
-  /** The node's record of driver Mounts; the sweep re-sends Unmounts the store cannot explain. */
-  ledger?: MountLedgerPort;
 }
 
 export interface SweepReport {
@@ -97,8 +79,23 @@ export async function reconcileOnce(deps: SweepDeps): Promise<SweepReport> {
   return report;
 }
 
+/**
+ * The one place the sweep reads this node's volumes: those the store has in a state other than
+ * absent on this node (they explain a bind and a ledger entry).
+ */
+async function readNodeVolumes(store: RefcountStore, node: string): Promise<VolumeView[]> {
+  const views = await store.list();
+  return views.filter((v) => v.nodes.some((n) => n.node === node && n.state !== 'absent'));
+}
+
+function lifecycleOf(deps: SweepDeps): VolumeLifecycle {
+  const { store, drivers, mounter, ledger, clock, logger, undoTimeoutMs } = deps;
+  return new VolumeLifecycle({ store, drivers, mounter, ledger, clock, logger, undoTimeoutMs });
+}
+
 async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> {
   const { store, node, logger } = deps;
+  const core = lifecycleOf(deps);
   let storeAnswered = true;
   try {
     report.reaped = await store.reap(node);
@@ -109,7 +106,8 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
 
   for (const volume of report.reaped) {
     try {
-      if (await takeOverUnmount(deps, volume)) report.unmounted.push(volume);
+      const claim = await core.takeOver(volume, node, deps.leaseTtlMs, await deps.mounter.volumePath(volume.name), AbortSignal.timeout(deps.undoTimeoutMs * 2));
+      if (claim.kind === 'unmount') report.unmounted.push(volume);
     } catch (error) {
       report.errors.push({ what: `unmount ${volume.driver}/${volume.name}`, error: describeError(error) });
       logger.warn({ volume: volume.name, driver: volume.driver, err: describeError(error) }, 'orphan unmount failed; the next sweep retries once the claim expires');
@@ -120,13 +118,12 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
   if (!storeAnswered) return;
   let views: VolumeView[];
   try {
-    views = await store.list();
+    views = await readNodeVolumes(store, node);
   } catch (error) {
     report.errors.push({ what: 'list', error: describeError(error) });
     return;
   }
-  const mine = (v: VolumeView) => v.nodes.find((n) => n.node === node && n.state !== 'absent');
-  const explained = new Set(views.filter((v) => mine(v) !== undefined).map((v) => v.name));
+  const explained = new Set(views.map((v) => v.name));
   const binds = await deps.mounter.listBinds();
   const firstSeen = await deps.orphans.load();
   const now = deps.clock.now();
@@ -176,10 +173,9 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
   // take anything from a user: per-name counting plugins would otherwise unmount early) and
   // only after a lease TTL unexplained (a holder re-registers within that). The entry goes when
   // the plugin's Path shows nothing mounted; until then every sweep sends the Unmount again.
-  for (const entry of (await deps.ledger?.list()) ?? []) {
+  for (const entry of await deps.ledger.list()) {
     const key = `ledger:${entry.driver}/${entry.name}/${entry.mountId}`;
-    const view = views.find((v) => v.driver === entry.driver && v.name === entry.name);
-    if (view && mine(view) !== undefined) continue; // the store explains it: in use on this node
+    if (views.some((v) => v.driver === entry.driver && v.name === entry.name)) continue; // the store explains it: in use on this node
     // The grace runs alongside a stray bind's, but the Unmount waits until the bind is gone.
     const over = now - entry.recordedAt >= deps.leaseTtlMs && graceOver(key);
     const bindPending = binds.some((b) => b.name === entry.name) && !report.orphans.includes(entry.name);
@@ -188,10 +184,9 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
       continue;
     }
     try {
-      const driver = deps.drivers.driver(entry.driver);
-      await driver.unmount(entry.name, entry.mountId);
-      const stillMounted = (await driver.path(entry.name)) !== undefined;
-      if (!stillMounted) await deps.ledger?.forget(entry);
+      await core.driverUnmount(entry, entry.mountId);
+      const stillMounted = (await deps.drivers.driver(entry.driver).path(entry.name)) !== undefined;
+      if (!stillMounted) await deps.ledger.forget(entry);
       else next[key] = firstSeen[key] ?? now;
       report.ledgerUnmounts.push({ driver: entry.driver, name: entry.name, mountId: entry.mountId, stillMounted });
       logger.warn({ volume: entry.name, driver: entry.driver, mountId: entry.mountId, stillMounted }, 'driver Unmount sent for a mount no store record explains');
@@ -201,21 +196,4 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
     }
   }
   await deps.orphans.save(next);
-}
-
-/** Claim the node-level unmount of a volume nobody live holds here, and perform it. */
-async function takeOverUnmount(deps: SweepDeps, volume: VolumeKey): Promise<boolean> {
-  const ref = { ...volume, node: deps.node, token: randomUUID() };
-  const claim = await deps.store.claimUnmount(ref, deps.leaseTtlMs);
-  if (claim.kind !== 'unmount') return false;
-  const log = deps.logger.child({ volume: volume.name, driver: volume.driver });
-  log.warn({ state: claim.state, mountId: claim.mountId }, 'no live holder on this node: taking over the unmount');
-  await deps.mounter.unmountLazy(await deps.mounter.volumePath(volume.name));
-  if (claim.mountId !== undefined) {
-    await deps.drivers.driver(volume.driver).unmount(volume.name, claim.mountId);
-    await deps.ledger?.forget({ driver: volume.driver, name: volume.name, mountId: claim.mountId });
-  }
-  const marked = await deps.store.markUnmounted(ref);
-  if (marked.kind !== 'ok') log.warn({ answer: marked.kind }, 'unmount done but the store did not take markUnmounted');
-  return true;
 }

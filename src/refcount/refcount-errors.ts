@@ -48,9 +48,14 @@ export class StoreMisuseError extends DvdiError {
 /** The store's backend cannot be reached now (Redis down, connection lost, not yet connected).
  * The command was not run, or its outcome is unknown; it is never replayed later. */
 export class StoreUnavailableError extends DvdiError {
-  constructor(backend: string, operation: string, cause: unknown) {
-    super('DVDI_STORE_UNAVAILABLE', `${backend} refcount store unavailable during ${operation}`, {
-      context: { backend, operation },
+  /** The one store-unavailable error of every module (store backends, lifecycle, commands):
+   * `about.volume` names the volume the operation was for, `about.waitedMs` how long a starting
+   * process waited for a first answer. Always exit 4. */
+  constructor(backend: string, operation: string, cause: unknown, about: { volume?: string; waitedMs?: number } = {}) {
+    const volume = about.volume === undefined ? '' : ` of volume ${about.volume}`;
+    const waited = about.waitedMs === undefined ? '' : ` (no answer within ${about.waitedMs} ms)`;
+    super('DVDI_STORE_UNAVAILABLE', `${backend} refcount store unavailable during ${operation}${volume}${waited}`, {
+      context: { backend, operation, volume: about.volume, waitedMs: about.waitedMs },
       cause,
       exitCode: ExitCode.Unavailable,
     });
