@@ -22,12 +22,17 @@ export class CommandError extends DvdiError {
   }
 }
 
-export async function run(file: string, args: readonly string[], options: { timeoutMs?: number; input?: string } = {}): Promise<ExecResult> {
+/**
+ * `fds`: open descriptors handed to the child as its fds 3, 4, … (mount(8) is given
+ * `/proc/self/fd/3` for a directory the mounter opened without following symlinks).
+ */
+export async function run(file: string, args: readonly string[], options: { timeoutMs?: number; input?: string; fds?: readonly number[] } = {}): Promise<ExecResult> {
   const result = await execa(file, args, {
     reject: false,
     timeout: options.timeoutMs ?? 60_000,
     input: options.input,
-    stdin: options.input === undefined ? 'ignore' : 'pipe',
+    // execa hands any descriptor number to child_process; its types spell out only 3-9.
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...((options.fds ?? []) as ReadonlyArray<3>)],
     shell: false,
     env: { LC_ALL: 'C' },
     extendEnv: true,
