@@ -23,6 +23,7 @@ import type { DriverRegistryPort, MounterPort, MountLedgerPort } from './lifecyc
 import { TaskVolumes } from './lifecycle/task-volumes.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics/sidecar-metrics.js';
 import { LinuxMounter } from './mounter/linux-mounter.js';
+import { claimMountRoot } from './mounter/mount-root-owner.js';
 import { EmbeddedRefcountStore } from './refcount/embedded-refcount-store.js';
 import { STORE_CONNECT_BUDGET_MS, storeAnswers } from './refcount/store-connect.js';
 import { mountLedgerFiles, orphanMemoryFile, sweepLockFile } from './reconcile/node-files.js';
@@ -184,8 +185,10 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
   let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   let code: ExitCodeT = ExitCode.Ok;
   try {
-    const mounter = new LinuxMounter({ logger: logger.child({ module: 'mounter' }) });
+    const drivers = driverRegistry(config, logger.child({ module: 'driver' }), metrics);
+    const mounter = new LinuxMounter({ logger: logger.child({ module: 'mounter' }), pluginMountDirs: config.pluginMountDirs, pluginDirsOf: (driver) => drivers.driver(driver).ownHostDirs() });
     const realRoot = await mounter.preflight(config.mountRoot);
+    await claimMountRoot({ realRoot, nodeId: config.nodeId, nodeIdSource: config.nodeIdSource, logger });
     const mounterPort: MounterPort = {
       volumePath: (name) => mounter.volumePath(realRoot, name),
       bind: (source, target, options) => mounter.bind(source, target, options),
@@ -198,7 +201,6 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
       throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) did not answer within ${STORE_CONNECT_BUDGET_MS} ms at start`, { exitCode: ExitCode.Unavailable });
     }
 
-    const drivers = driverRegistry(config, logger.child({ module: 'driver' }), metrics);
     // One sweep before acquiring anything (ARCHITECTURE.md "Recovery"), then on the schedule.
     const sweepDeps = buildSweepDeps({ config, realRoot, mounter, store, drivers, logger, metrics });
     await reconcileOnce(sweepDeps);
@@ -330,8 +332,9 @@ export async function runReconcileCommand(envOverride?: Env): Promise<ExitCodeT>
   const logger = createLogger(config.logLevel, { node: config.nodeId, command: 'reconcile' });
   let store: RefcountStore | undefined;
   try {
-    const mounter = new LinuxMounter({ logger: logger.child({ module: 'mounter' }) });
+    const mounter = new LinuxMounter({ logger: logger.child({ module: 'mounter' }), pluginMountDirs: config.pluginMountDirs });
     const realRoot = await mounter.preflight(config.mountRoot);
+    await claimMountRoot({ realRoot, nodeId: config.nodeId, nodeIdSource: config.nodeIdSource, logger });
     store = await createStore(config, realRoot, logger);
     if (!(await storeAnswers(store, STORE_CONNECT_BUDGET_MS, logger))) {
       throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) is not available`, { exitCode: ExitCode.Unavailable });
@@ -395,13 +398,16 @@ export async function runDvdcliCommand(argv: readonly string[], envOverride?: En
   const env = envOverride ?? process.env;
   const { runDvdcli } = await import('./cli/dvdcli-command.js');
   const metrics = createSidecarMetrics(new Registry());
+  let drivers: VolumeDriverRegistry | undefined;
   return runDvdcli(argv, {
     env,
     hostname: hostname(),
     mountRootConfigured: (env.DVDI_MOUNT_ROOT ?? '').trim() !== '',
     async prepareMountRoot(root, logger) {
-      const mounter = new LinuxMounter({ logger });
+      const config = loadSidecarConfig(env, hostname()); // already checked by dvdcli: cannot throw here
+      const mounter = new LinuxMounter({ logger, pluginMountDirs: config.pluginMountDirs, pluginDirsOf: (driver) => drivers?.driver(driver).ownHostDirs() ?? [] });
       const realRoot = await mounter.preflight(root);
+      await claimMountRoot({ realRoot, nodeId: config.nodeId, nodeIdSource: config.nodeIdSource, logger });
       return {
         realRoot,
         mounter: {
@@ -414,7 +420,7 @@ export async function runDvdcliCommand(argv: readonly string[], envOverride?: En
     },
     storeRootWithoutPreflight: (root) => realpath(root).catch(() => root),
     createStore,
-    createDrivers: (config, logger) => driverRegistry(config, logger, metrics),
+    createDrivers: (config, logger) => (drivers = driverRegistry(config, logger, metrics)),
     mountLedger,
     stdout: (text) => new Promise<void>((resolve) => process.stdout.write(text, () => resolve())),
     stderr: (text) => {
