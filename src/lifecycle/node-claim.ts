@@ -24,12 +24,14 @@ export interface NodeClaimDriver {
   create(name: string, opts: Readonly<Record<string, string>>, options?: { signal?: AbortSignal }): Promise<void>;
   mount(name: string, id: string, options?: { signal?: AbortSignal }): Promise<string>;
   unmount(name: string, id: string, options?: { signal?: AbortSignal }): Promise<void>;
+  /** The plugin's mount point while the volume is mounted, else undefined. */
+  path(name: string): Promise<string | undefined>;
 }
 
 /** The mount root, when one is usable on this node. */
 export interface NodeClaimMounter {
   volumePath(name: string): Promise<string>;
-  bind(source: string, target: string, options: { readOnly: boolean }): Promise<unknown>;
+  bind(source: string, target: string, options: { readOnly: boolean; driver?: string }): Promise<unknown>;
   unmountLazy(target: string): Promise<unknown>;
 }
 
@@ -124,11 +126,13 @@ export class NodeClaims {
         }
         joined = false;
       } else {
-        mountpoint = granted.mountpoint;
+        // What the driver reports, never the store record (which is only compared with it).
+        mountpoint = (await this.options.drivers.driver(request.driver).path(request.name)) ?? '';
         joined = true;
-        if (mountpoint === '') throw new DvdiError('DVDI_NO_MOUNTPOINT', `volume ${request.name} is recorded as mounted on this node without a mount point`, { exitCode: ExitCode.MountFailed });
+        if (mountpoint === '') throw new DvdiError('DVDI_NO_MOUNTPOINT', `volume ${request.name} is recorded as mounted on this node, but driver ${request.driver} reports no mount point for it (Path)`, { exitCode: ExitCode.MountFailed });
+        if (mountpoint !== granted.mountpoint) log.warn({ recorded: JSON.stringify(granted.mountpoint.slice(0, 200)), reported: mountpoint }, "the store record names another mount point than the driver reports; using the driver's");
       }
-      const path = await this.hostPath(request.name, mountpoint);
+      const path = await this.hostPath(request.name, mountpoint, request.driver);
       const renewed = await this.storeCall('renew', request.name, () => this.options.store.renew(ref, this.options.claimTtlMs));
       if (renewed.kind !== 'ok') throw new LeaseLostError(request.name, request.driver, 'while mounting');
       log.info({ path, mountpoint, joined, claimTtlMs: this.options.claimTtlMs }, joined ? 'volume already mounted on this node; claim held' : 'volume mounted; claim held');
@@ -195,12 +199,12 @@ export class NodeClaims {
     return this.options.undoTimeoutMs ?? 9000;
   }
 
-  private async hostPath(name: string, mountpoint: string): Promise<string> {
+  private async hostPath(name: string, mountpoint: string, driver: string): Promise<string> {
     const { mounter, bindMode } = this.options;
     if (!bindMode || mounter === undefined) return mountpoint;
     const path = await mounter.volumePath(name);
     // Idempotent: the node's bind normally exists already when joining; a missing one is made again.
-    await mounter.bind(mountpoint, path, { readOnly: false });
+    await mounter.bind(mountpoint, path, { readOnly: false, driver });
     return path;
   }
 
@@ -328,7 +332,7 @@ export class NodeClaims {
       if (bindMode && mounter !== undefined) {
         const path = await mounter.volumePath(request.name);
         if (signal.aborted) throw new AbortedError(`mount of volume ${request.name}`);
-        await mounter.bind(mountpoint, path, { readOnly: false });
+        await mounter.bind(mountpoint, path, { readOnly: false, driver: request.driver });
         undo.push({ what: 'lazy unmount of the bind', run: () => mounter.unmountLazy(path) });
       }
       const marked = await this.storeCall('markMounted', request.name, () => this.options.store.markMounted(ref, mountpoint));

@@ -416,7 +416,7 @@ export class TaskVolumes {
         },
       });
       if (signal.aborted) throw new AbortedError(`mount of volume ${request.name}`);
-      await this.options.mounter.bind(mountpoint, hostPath, { readOnly: request.readOnly });
+      await this.options.mounter.bind(mountpoint, hostPath, { readOnly: request.readOnly, driver: request.driver });
       undo.push({ what: 'lazy unmount of the bind', run: () => this.options.mounter.unmountLazy(hostPath) });
       const marked = await this.options.store.markMounted(ref, mountpoint);
       if (marked.kind !== 'ok') throw new LeaseLostError(request.name, request.driver, 'while mounting');
@@ -440,13 +440,18 @@ export class TaskVolumes {
   }
 
   /** The volume is already mounted on this node: check (or repair) the bind, no driver Mount. */
-  private async join(volume: TrackedVolume, mountpoint: string, log: Logger): Promise<void> {
+  private async join(volume: TrackedVolume, recorded: string, log: Logger): Promise<void> {
     volume.state = 'mounting';
-    volume.mountpoint = mountpoint;
     try {
+      // The source is what the driver reports, never the store record: whoever can write the
+      // store must not choose what is bound. The record is only compared with it.
+      const mountpoint = await this.options.drivers.driver(volume.request.driver).path(volume.request.name);
+      if (mountpoint === undefined) throw new DvdiError('DVDI_JOIN_NOT_MOUNTED', `volume ${volume.request.name} is recorded as mounted on this node, but driver ${volume.request.driver} reports no mount point for it (Path)`, { context: { volume: volume.request.name, driver: volume.request.driver }, exitCode: ExitCode.MountFailed });
+      if (mountpoint !== recorded) log.warn({ recorded: JSON.stringify(recorded.slice(0, 200)), reported: mountpoint }, "the store record names another mount point than the driver reports; using the driver's");
+      volume.mountpoint = mountpoint;
       // Idempotent: the node's bind normally exists already; a missing one is made again, and a
       // read-only/read-write mismatch with the other tasks of this node is refused.
-      await this.options.mounter.bind(mountpoint, volume.hostPath, { readOnly: volume.request.readOnly });
+      await this.options.mounter.bind(mountpoint, volume.hostPath, { readOnly: volume.request.readOnly, driver: volume.request.driver });
       const view = await this.options.store.inspect({ driver: volume.request.driver, name: volume.request.name });
       volume.mountId = view?.nodes.find((n) => n.node === this.options.node)?.mountId;
     } catch (error) {
