@@ -229,14 +229,17 @@ export class LinuxMounter implements Mounter {
         throw new MounterError(MounterErrorCode.PathUnsafe, path, `${path} resolved to ${showPath(target.kernelPath)} on mount ${target.mountId}, not to itself on the mount root's mount; refusing to mount there`);
       }
       await this.beforeBindMount?.(path);
-      const known = new Set(before.map((entry) => entry.id));
+      // Mount IDs are reused as soon as they are freed (other processes unmount all the time), so
+      // a mount is "old" only if the same ID sits at the same place on the same parent.
+      const identity = (entry: MountInfoEntry): string => `${entry.id} ${entry.parentId} ${entry.mountPoint}`;
+      const known = new Set(before.map(identity));
       let failure: unknown;
       try {
         await run('mount', ['--no-canonicalize', '--bind', '--', childFdPath(0), childFdPath(1)], { timeoutMs: this.timeoutMs, fds: [sourceHandle.fd, target.fd] });
       } catch (error) {
         failure = error;
       }
-      const created = (await this.mountInfo()).filter((entry) => !known.has(entry.id) && entry.device === wanted.device && entry.root === wanted.root);
+      const created = (await this.mountInfo()).filter((entry) => !known.has(identity(entry)) && entry.device === wanted.device && entry.root === wanted.root);
       const made = created.find((entry) => entry.mountPoint === path);
       if (failure === undefined && made !== undefined) return made;
       // mount(8) failed after mounting, or the mount landed elsewhere: undo what was created, deepest first.
