@@ -363,10 +363,14 @@ export class LinuxMounter implements Mounter {
     if (posix.dirname(target) !== real || !posix.basename(target).startsWith(PROBE_PREFIX)) {
       throw new MounterError(MounterErrorCode.PathUnsafe, target, `${target} is not a probe directory directly under ${real}`);
     }
-    for (let round = 0; round < this.maxUnmountRounds && mountsAt(await this.mountInfo(), target).length > 0; round++) {
+    for (let round = 0; round < this.maxUnmountRounds; round++) {
+      const top = topMountAt(await this.mountInfo(), target);
+      if (top === undefined) break;
       try {
-        await run('umount', ['--lazy', '--', target], { timeoutMs: this.timeoutMs });
+        // By handle on the mount listed there, as for volumes: a probe path swapped for a symlink is not followed.
+        await this.unmountMount(top.id, target);
       } catch (error) {
+        if (error instanceof MounterError) throw error;
         throw this.commandFailure(error, MounterErrorCode.UnmountFailed, target, `unmount the leftover probe ${target}`);
       }
     }
