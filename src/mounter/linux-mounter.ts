@@ -26,6 +26,7 @@ import { MounterError, MounterErrorCode, capabilityFix, sharedRootFix } from './
 import { volumePathUnder } from './path-safety.js';
 import { bindSourceRefusal, showPath, type BindSourceRule } from './bind-source-policy.js';
 import { childFdPath, openDirectoryHandle, type DirectoryHandle } from './path-handle.js';
+import { ensureStateDir } from './mount-root-owner.js';
 
 export interface LinuxMounterOptions {
   /** Limit for each mount/umount command. Default 30 s. */
@@ -51,9 +52,16 @@ export const MOUNT_ROOT_MODE = 0o700;
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Name prefix of the preflight's probe directories under the mount root. */
 const PROBE_PREFIX = '.dvdi-probe-';
+/** Name prefix of the per-bind staging directories under ROOT/.dvdi. */
+const STAGE_PREFIX = 'stage-';
 
 function errnoOf(error: unknown): string | undefined {
   return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+}
+
+/** Mount IDs are reused as soon as they are freed: a mount is "the same" only at the same place. */
+function placeOf(entry: MountInfoEntry): string {
+  return `${entry.id} ${entry.parentId} ${entry.mountPoint}`;
 }
 
 /** Whether a bind carries the options every volume bind must have. */
@@ -186,21 +194,11 @@ export class LinuxMounter implements Mounter {
       }
 
       await this.ensureDirectory(path);
-      const made = await this.bindOnto(sourceHandle, path, wanted);
-      try {
-        await this.remountHardened(made.id, path, expectReadOnly);
-        const after = (await this.mountInfo()).find((entry) => entry.id === made.id);
-        if (after === undefined || !hardened(after) || isReadOnly(after) !== expectReadOnly) {
-          throw new MounterError(
-            MounterErrorCode.MountFailed,
-            path,
-            `the bind at ${path} has options ${after?.options.join(',') ?? '(gone)'}, expected nosuid,nodev,${expectReadOnly ? 'ro' : 'rw'}`,
-          );
-        }
-      } catch (error) {
+      const made = await this.bindOnto(sourceHandle, path, wanted, expectReadOnly);
+      if (!hardened(made) || isReadOnly(made) !== expectReadOnly) {
         // Never leave a half-made (e.g. writable or suid-capable) bind behind.
         await this.unmountMount(made.id, path).catch((undoError: unknown) => this.logger.error({ target: path, err: undoError }, 'undo of a failed bind failed'));
-        throw error;
+        throw new MounterError(MounterErrorCode.MountFailed, path, `the bind at ${path} has options ${made.options.join(',')}, expected nosuid,nodev,${expectReadOnly ? 'ro' : 'rw'}`);
       }
       this.logger.info({ source: sourcePath, target: path, readOnly: expectReadOnly }, 'bound');
       return { target: path, created: true };
@@ -210,65 +208,144 @@ export class LinuxMounter implements Mounter {
   }
 
   /**
-   * The bind itself: the target directory is opened without following links and must be ROOT/<name>
-   * on the root's mount; mount(8) gets both handles as descriptors. The mount created is found by
-   * comparing mountinfo before and after, and anything created that is not exactly at `path` is
-   * undone by its ID (a racer that moved the directory away gets nothing mounted where it wanted).
+   * The bind itself, made where nothing propagates and moved into place with its options: the
+   * kernel copies a new mount to the root's peers (the host, the app containers) as it is at that
+   * moment, so a bind made at ROOT/<name> and hardened afterwards would stay suid-capable in every
+   * copy. So: a private staging mount under ROOT/.dvdi, the bind onto it (from the source handle),
+   * the nosuid,nodev[,ro] remount there, then `mount --move` onto a handle of ROOT/<name>, opened
+   * without following links and checked to be ROOT/<name> on the root's mount. The moved mount
+   * keeps its ID: if it did not land exactly at `path` (the directory was swapped meanwhile), it is
+   * undone by that ID wherever it is. The staging mount is always taken away again (its copies in
+   * the peers go with it: umount propagates through the root's peer group).
    */
-  private async bindOnto(sourceHandle: DirectoryHandle, path: string, wanted: { device: string; root: string }): Promise<MountInfoEntry> {
+  private async bindOnto(sourceHandle: DirectoryHandle, path: string, wanted: { device: string; root: string }, readOnly: boolean): Promise<MountInfoEntry> {
+    const realRoot = posix.dirname(path);
+    const stage = posix.join(await ensureStateDir(realRoot), `${STAGE_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
+    await mkdir(stage, { mode: 0o700 });
+    let stageId: number | undefined;
+    let volumeId: number | undefined;
+    try {
+      stageId = (await this.mountByHandles(['--bind'], [stage, stage], stage, () => true)).id;
+      await this.onMount(stageId, stage, ['--make-private'], `make the staging mount ${stage} private`);
+      const staged = await this.mountOntoMount(sourceHandle, stageId, stage, wanted);
+      volumeId = staged.id;
+      await this.onMount(volumeId, stage, ['-o', `remount,bind,nosuid,nodev,${readOnly ? 'ro' : 'rw'}`], `make the bind of ${sourceHandle.kernelPath} nosuid,nodev${readOnly ? ',ro' : ''}`);
+
+      const target = await this.openTarget(path);
+      try {
+        await this.beforeBindMount?.(path);
+        const moving = await this.openMount(volumeId, stage);
+        try {
+          await run('mount', ['--no-canonicalize', '--move', '--', childFdPath(0), childFdPath(1)], { timeoutMs: this.timeoutMs, fds: [moving.fd, target.fd] });
+        } catch (error) {
+          throw this.commandFailure(error, MounterErrorCode.MountFailed, path, `move the bind of ${sourceHandle.kernelPath} to ${path}`);
+        } finally {
+          await moving.close();
+        }
+      } finally {
+        await target.close();
+      }
+      const moved = (await this.mountInfo()).find((entry) => entry.id === volumeId);
+      if (moved?.mountPoint === path) {
+        volumeId = undefined; // in place: nothing to undo
+        return moved;
+      }
+      if (moved !== undefined) {
+        const misplaced = moved.mountPoint;
+        await this.unmountMount(moved.id, misplaced);
+        volumeId = undefined;
+        throw new MounterError(MounterErrorCode.MountFailed, path, `mount reported success but ${path} does not show ${sourceHandle.kernelPath} (${wanted.device} ${wanted.root}) in mountinfo (it appeared at ${misplaced} and was undone)`);
+      }
+      throw new MounterError(MounterErrorCode.MountFailed, path, `the bind of ${sourceHandle.kernelPath} is no longer in mountinfo after moving it to ${path}`);
+    } finally {
+      if (volumeId !== undefined) {
+        const left = (await this.mountInfo()).find((entry) => entry.id === volumeId);
+        if (left !== undefined) await this.unmountMount(left.id, left.mountPoint).catch((error: unknown) => this.logger.error({ mountId: left.id, at: left.mountPoint, err: describeError(error) }, 'undo of a staged bind failed'));
+      }
+      if (stageId !== undefined) await this.unmountMount(stageId, stage).catch((error: unknown) => this.logger.error({ stage, err: describeError(error) }, 'could not take the staging mount away'));
+      await rmdir(stage).catch((error: unknown) => this.logger.warn({ stage, err: describeError(error) }, 'staging directory left behind'));
+    }
+  }
+
+  /** ROOT/<name> opened without following links; it must be itself on the mount root's mount. */
+  private async openTarget(path: string): Promise<DirectoryHandle> {
     let target: DirectoryHandle;
     try {
       target = await openDirectoryHandle(path);
     } catch (error) {
       throw new MounterError(MounterErrorCode.PathUnsafe, path, `cannot open ${path} as a plain directory (not following symlinks): ${describeError(error)}`, { cause: error });
     }
-    try {
-      const before = await this.mountInfo();
-      const rootMount = visibleMountOf(before, posix.dirname(path));
-      if (target.kernelPath !== path || rootMount === undefined || target.mountId !== rootMount.id) {
-        throw new MounterError(MounterErrorCode.PathUnsafe, path, `${path} resolved to ${showPath(target.kernelPath)} on mount ${target.mountId}, not to itself on the mount root's mount; refusing to mount there`);
-      }
-      await this.beforeBindMount?.(path);
-      // Mount IDs are reused as soon as they are freed (other processes unmount all the time), so
-      // a mount is "old" only if the same ID sits at the same place on the same parent.
-      const identity = (entry: MountInfoEntry): string => `${entry.id} ${entry.parentId} ${entry.mountPoint}`;
-      const known = new Set(before.map(identity));
-      let failure: unknown;
-      try {
-        await run('mount', ['--no-canonicalize', '--bind', '--', childFdPath(0), childFdPath(1)], { timeoutMs: this.timeoutMs, fds: [sourceHandle.fd, target.fd] });
-      } catch (error) {
-        failure = error;
-      }
-      const created = (await this.mountInfo()).filter((entry) => !known.has(identity(entry)) && entry.device === wanted.device && entry.root === wanted.root);
-      const made = created.find((entry) => entry.mountPoint === path);
-      if (failure === undefined && made !== undefined) return made;
-      // mount(8) failed after mounting, or the mount landed elsewhere: undo what was created, deepest first.
-      for (const entry of created.sort((a, b) => b.mountPoint.length - a.mountPoint.length)) {
-        await this.unmountMount(entry.id, entry.mountPoint).catch((undoError: unknown) =>
-          this.logger.error({ target: entry.mountPoint, mountId: entry.id, err: describeError(undoError) }, 'undo of a misplaced bind failed'),
-        );
-      }
-      if (failure !== undefined) throw this.commandFailure(failure, MounterErrorCode.MountFailed, path, `bind ${sourceHandle.kernelPath} at ${path}`);
-      throw new MounterError(
-        MounterErrorCode.MountFailed,
-        path,
-        `mount reported success but ${path} does not show ${sourceHandle.kernelPath} (${wanted.device} ${wanted.root}) in mountinfo${created.length > 0 ? ` (it appeared at ${created.map((e) => e.mountPoint).join(', ')} and was undone)` : ''}`,
-      );
-    } finally {
+    const rootMount = visibleMountOf(await this.mountInfo(), posix.dirname(path));
+    if (target.kernelPath !== path || rootMount === undefined || target.mountId !== rootMount.id) {
       await target.close();
+      throw new MounterError(MounterErrorCode.PathUnsafe, path, `${path} resolved to ${showPath(target.kernelPath)} on mount ${target.mountId}, not to itself on the mount root's mount; refusing to mount there`);
+    }
+    return target;
+  }
+
+  /**
+   * `mount ARGS /proc/self/fd/3 /proc/self/fd/4` with handles on `paths` (plain directories, no
+   * symlink followed, each its own kernel path); answers the one new mount at `at` that `accept`s.
+   */
+  private async mountByHandles(args: readonly string[], paths: readonly [string, string], at: string, accept: (entry: MountInfoEntry) => boolean): Promise<MountInfoEntry> {
+    const handles: DirectoryHandle[] = [];
+    try {
+      for (const p of paths) {
+        const handle = await openDirectoryHandle(p);
+        handles.push(handle);
+        if (handle.kernelPath !== p) throw new MounterError(MounterErrorCode.PathUnsafe, p, `${p} resolved to ${showPath(handle.kernelPath)}; refusing to mount there`);
+      }
+      const before = new Set((await this.mountInfo()).map(placeOf));
+      try {
+        await run('mount', ['--no-canonicalize', ...args, '--', childFdPath(0), childFdPath(1)], { timeoutMs: this.timeoutMs, fds: handles.map((h) => h.fd) });
+      } catch (error) {
+        throw this.commandFailure(error, MounterErrorCode.MountFailed, at, `mount ${args.join(' ')} at ${at}`);
+      }
+      const made = (await this.mountInfo()).find((entry) => !before.has(placeOf(entry)) && entry.mountPoint === at && accept(entry));
+      if (made === undefined) throw new MounterError(MounterErrorCode.MountFailed, at, `mount ${args.join(' ')} reported success but nothing new is mounted at ${at}`);
+      return made;
+    } finally {
+      for (const handle of handles) await handle.close();
     }
   }
 
-  /** remount,bind with nosuid,nodev (and ro) on the mount `mountId`, reached at `path` by handle. */
-  private async remountHardened(mountId: number, path: string, readOnly: boolean): Promise<void> {
+  /** The source bound onto the root of mount `parentId` (the staging mount at `at`). */
+  private async mountOntoMount(sourceHandle: DirectoryHandle, parentId: number, at: string, wanted: { device: string; root: string }): Promise<MountInfoEntry> {
+    const parent = await this.openMount(parentId, at);
+    try {
+      const before = new Set((await this.mountInfo()).map(placeOf));
+      try {
+        await run('mount', ['--no-canonicalize', '--bind', '--', childFdPath(0), childFdPath(1)], { timeoutMs: this.timeoutMs, fds: [sourceHandle.fd, parent.fd] });
+      } catch (error) {
+        throw this.commandFailure(error, MounterErrorCode.MountFailed, at, `bind ${sourceHandle.kernelPath} (staging)`);
+      }
+      const made = (await this.mountInfo()).find((entry) => !before.has(placeOf(entry)) && entry.parentId === parentId && entry.device === wanted.device && entry.root === wanted.root);
+      if (made === undefined) throw new MounterError(MounterErrorCode.MountFailed, at, `mount reported success but ${at} does not show ${sourceHandle.kernelPath} (${wanted.device} ${wanted.root})`);
+      return made;
+    } finally {
+      await parent.close();
+    }
+  }
+
+  /** `mount ARGS /proc/self/fd/3` on a handle of mount `mountId`, the one visible at `path`. */
+  private async onMount(mountId: number, path: string, args: readonly string[], what: string): Promise<void> {
     const handle = await this.openMount(mountId, path);
     try {
-      await run('mount', ['--no-canonicalize', '-o', `remount,bind,nosuid,nodev,${readOnly ? 'ro' : 'rw'}`, '--', childFdPath(0)], { timeoutMs: this.timeoutMs, fds: [handle.fd] });
+      await run('mount', ['--no-canonicalize', ...args, '--', childFdPath(0)], { timeoutMs: this.timeoutMs, fds: [handle.fd] });
     } catch (error) {
-      throw this.commandFailure(error, MounterErrorCode.MountFailed, path, `make the bind at ${path} nosuid,nodev${readOnly ? ',ro' : ''}`);
+      throw this.commandFailure(error, MounterErrorCode.MountFailed, path, what);
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * remount,bind with nosuid,nodev (and ro) on the mount `mountId` at `path`, in this mount
+   * namespace (copies in the peers keep what they had; only binds made by bindOnto have the
+   * options everywhere).
+   */
+  private async remountHardened(mountId: number, path: string, readOnly: boolean): Promise<void> {
+    await this.onMount(mountId, path, ['-o', `remount,bind,nosuid,nodev,${readOnly ? 'ro' : 'rw'}`], `make the bind at ${path} nosuid,nodev${readOnly ? ',ro' : ''}`);
   }
 
   /** A handle on the root of mount `mountId`, which must be the mount visible at `path` (under the root). */

@@ -5,8 +5,9 @@
 // cannot be entered by other host users.
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmod, copyFile, mkdir, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readMountInfo } from '../../../src/common/mountinfo.js';
 import { LinuxMounter } from '../../../src/mounter/linux-mounter.js';
 import { MounterError } from '../../../src/mounter/mounter-error.js';
 import { makeSharedRoot, makeTempDir, unmountBelow } from '../../helpers/mount-root.js';
@@ -64,6 +65,28 @@ test('a setuid-root binary in a volume does not elevate through ROOT/<vol>; thro
   t.deepEqual(asNobody([join(target, 'id'), '-u']), { ok: true, out: '65534' });
   t.deepEqual(asNobody([join(target, 'id'), '-g']), { ok: true, out: '65534' });
   await mounter.unmountLazy(target);
+});
+
+test('the copies the kernel propagates to the root\'s peers (the host, app containers) are nosuid,nodev too; no staging mount is left', async (t) => {
+  const { mounter, realRoot, source, dir } = await setup();
+  // A peer of the root stands for the host's (or another container's) view of the sidecar's root.
+  const peer = join(dir, 'peer');
+  await mkdir(peer);
+  execFileSync('mount', ['--bind', realRoot, peer]);
+  const target = await mounter.volumePath(realRoot, 'v1');
+  await mounter.bind(source, target);
+  const copy = join(peer, 'v1');
+  t.like(Object.fromEntries(optionsAt(copy).map((o) => [o, true])), { nosuid: true, nodev: true });
+  t.deepEqual(asNobody([join(copy, 'id'), '-u']), { ok: true, out: '65534' });
+  const ro = await mounter.volumePath(realRoot, 'ro1');
+  await mounter.bind(source, ro, { readOnly: true });
+  t.like(Object.fromEntries(optionsAt(join(peer, 'ro1')).map((o) => [o, true])), { ro: true, nosuid: true, nodev: true });
+  const staging = (await readMountInfo()).map((m) => m.mountPoint).filter((mp) => mp.startsWith(`${dir}/`) && mp.includes('/.dvdi/'));
+  t.deepEqual(staging, [], 'no staging mount left in this namespace or the peer');
+  t.deepEqual((await readdir(join(realRoot, '.dvdi'))).filter((n) => n.startsWith('stage-')), []);
+  await mounter.unmountLazy(target);
+  await mounter.unmountLazy(ro);
+  t.deepEqual((await readMountInfo()).map((m) => m.mountPoint).filter((mp) => mp.startsWith(`${peer}/`)), []);
 });
 
 test('device nodes in a volume do not open through ROOT/<vol> (nodev)', async (t) => {
