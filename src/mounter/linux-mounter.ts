@@ -26,7 +26,7 @@ import { MounterError, MounterErrorCode, capabilityFix, sharedRootFix } from './
 import { volumePathUnder } from './path-safety.js';
 import { bindSourceRefusal, showPath, type BindSourceRule } from './bind-source-policy.js';
 import { childFdPath, openDirectoryHandle, type DirectoryHandle } from './path-handle.js';
-import { ensureStateDir } from './mount-root-owner.js';
+import { STATE_DIR_NAME, ensureStateDir } from './mount-root-owner.js';
 
 export interface LinuxMounterOptions {
   /** Limit for each mount/umount command. Default 30 s. */
@@ -62,6 +62,13 @@ function errnoOf(error: unknown): string | undefined {
 /** Mount IDs are reused as soon as they are freed: a mount is "the same" only at the same place. */
 function placeOf(entry: MountInfoEntry): string {
   return `${entry.id} ${entry.parentId} ${entry.mountPoint}`;
+}
+
+/** ROOT/.dvdi-probe-* or ROOT/.dvdi/stage-*: the mounter's own short-lived mounts. */
+function isScratchMount(realRoot: string, path: string): boolean {
+  const parent = posix.dirname(path);
+  const name = posix.basename(path);
+  return (parent === realRoot && name.startsWith(PROBE_PREFIX)) || (parent === posix.join(realRoot, STATE_DIR_NAME) && name.startsWith(STAGE_PREFIX));
 }
 
 /** Whether a bind carries the options every volume bind must have. */
@@ -424,21 +431,22 @@ export class LinuxMounter implements Mounter {
   }
 
   /**
-   * Probe binds (`ROOT/.dvdi-probe-*`) still mounted: a preflight killed between its probe mount
-   * and the undo leaves one behind. The reconciler removes those older than a lease TTL.
+   * Scratch mounts still mounted: probe binds (`ROOT/.dvdi-probe-*`; a preflight killed between
+   * its probe mount and the undo leaves one behind) and bind staging mounts
+   * (`ROOT/.dvdi/stage-*`; a bind killed before it took its staging mount away). The reconciler
+   * removes those older than a lease TTL.
    */
   async listProbes(root: string): Promise<string[]> {
     const real = await this.preparedRoot(posix.resolve(root));
-    const prefix = posix.join(real, PROBE_PREFIX);
-    return [...new Set((await this.mountInfo()).map((m) => m.mountPoint).filter((mp) => mp.startsWith(prefix) && posix.dirname(mp) === real))];
+    return [...new Set((await this.mountInfo()).map((m) => m.mountPoint).filter((mp) => isScratchMount(real, mp)))];
   }
 
-  /** Lazily unmount a leftover probe bind and remove its directory (probes only, under ROOT). */
+  /** Lazily unmount a leftover probe or staging mount (all stacked there) and remove its directory. */
   async removeProbe(root: string, path: string): Promise<void> {
     const real = await this.preparedRoot(posix.resolve(root));
     const target = posix.resolve(path);
-    if (posix.dirname(target) !== real || !posix.basename(target).startsWith(PROBE_PREFIX)) {
-      throw new MounterError(MounterErrorCode.PathUnsafe, target, `${target} is not a probe directory directly under ${real}`);
+    if (!isScratchMount(real, target)) {
+      throw new MounterError(MounterErrorCode.PathUnsafe, target, `${target} is neither a probe directory directly under ${real} nor a staging directory in ${posix.join(real, STATE_DIR_NAME)}`);
     }
     for (let round = 0; round < this.maxUnmountRounds; round++) {
       const top = topMountAt(await this.mountInfo(), target);

@@ -72,3 +72,18 @@ test('a symlink at ROOT/v before the bind is refused, and unmountLazy of it foll
   t.deepEqual(await mountPointsBelow(dir, realRoot), [outside], 'the mount the symlink points at is left alone');
   execFileSync('umount', ['-l', outside]);
 });
+
+test('a staging mount left by a bind killed half-way is listed with the probes and removed; a path outside the scratch names is refused', async (t) => {
+  const { mounter, realRoot, source, dir } = await setup(async () => undefined);
+  const stage = join(realRoot, '.dvdi', 'stage-4242-deadbeef');
+  await mkdir(stage, { recursive: true });
+  execFileSync('mount', ['--bind', stage, stage]);
+  execFileSync('mount', ['--make-private', stage]);
+  execFileSync('mount', ['--bind', source, stage]);
+  t.deepEqual(await mounter.listProbes(realRoot), [stage]);
+  await mounter.removeProbe(realRoot, stage);
+  t.deepEqual(await mountPointsBelow(dir, realRoot), []);
+  t.deepEqual(await mounter.listProbes(realRoot), []);
+  const refused = await t.throwsAsync(mounter.removeProbe(realRoot, join(realRoot, '.dvdi', 'mounts')), { instanceOf: MounterError });
+  t.is(refused.code, 'DVDI_MOUNT_PATH_UNSAFE');
+});
