@@ -32,6 +32,8 @@ export const ErrorCode = {
   MountInvalidName: 'DVDI_MOUNT_INVALID_NAME',
   MountPathUnsafe: 'DVDI_MOUNT_PATH_UNSAFE',
   MountSourceInvalid: 'DVDI_MOUNT_SOURCE_INVALID',
+  MountSourceRefused: 'DVDI_MOUNT_SOURCE_REFUSED',
+  MountRootOwned: 'DVDI_MOUNT_ROOT_OWNED',
   MountTargetBusy: 'DVDI_MOUNT_TARGET_BUSY',
   MountOptionsConflict: 'DVDI_MOUNT_OPTIONS_CONFLICT',
   MountFailed: 'DVDI_MOUNT_FAILED',

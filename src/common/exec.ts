@@ -29,7 +29,11 @@ const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 /** After a timeout's SIGTERM, how long the command gets before SIGKILL. */
 const KILL_GRACE_MS = 5_000;
 
-export async function run(file: string, args: readonly string[], options: { timeoutMs?: number; input?: string } = {}): Promise<ExecResult> {
+/**
+ * `fds`: open descriptors handed to the child as its fds 3, 4, … (mount(8) is given
+ * `/proc/self/fd/3` for a directory the mounter opened without following symlinks).
+ */
+export async function run(file: string, args: readonly string[], options: { timeoutMs?: number; input?: string; fds?: readonly number[] } = {}): Promise<ExecResult> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   return new Promise<ExecResult>((resolve, reject) => {
     const child = spawn(file, args, {
@@ -38,7 +42,7 @@ export async function run(file: string, args: readonly string[], options: { time
       // only the locale is pinned, so that stderr matched by the mounter reads the same everywhere.
       // eslint-disable-next-line no-restricted-properties
       env: { ...process.env, LC_ALL: 'C' },
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(options.fds ?? [])],
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -57,6 +57,12 @@ export const SETTING_RULES = {
   DVDI_UNMOUNT_TIMEOUT_MS: { rule: integerRule(1), default: '60000', description: 'limit of a driver Unmount call, and of every call other than Create and Mount (Get, Path, List, Remove, Capabilities, Activate)' },
   DVDI_SHUTDOWN_TIMEOUT_MS: { rule: integerRule(1), default: '30000', description: "the sidecar's own limit for detaching every volume after SIGTERM (keep it below the orchestrator's grace period)" },
   DVDI_RECONCILE_CRON: { rule: cronRule, default: '*/30 * * * * *', description: 'node-cron expression for the reconciler' },
+  DVDI_PLUGIN_MOUNT_DIRS: {
+    rule: pathListRule,
+    default: undefined,
+    description:
+      "directories (real paths) under which a plugin's reported mount point may lie; a managed plugin's PropagatedMount is added by itself. Unset: any directory outside the refused set (/, the mount root and what is inside or above it, host system trees; see docs/security.md)",
+  },
   DVDI_PLUGIN_DIRS: { rule: pathListRule, default: DEFAULT_PLUGIN_DIRS, description: 'plugin discovery path (.sock, .spec, .json files), searched in order' },
   DVDI_TASK_CONTAINER: { rule: containerRefRule, default: undefined, description: 'id/name of the app container to read DVDI_VOLUME_* labels from and watch' },
   DOCKER_HOST: { rule: dockerHostRule, default: 'unix:///var/run/docker.sock', description: 'Docker engine for DVDI_TASK_CONTAINER and managed plugins' },

@@ -36,6 +36,8 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly reconcileCron: string;
   readonly pluginDirs: readonly string[];
+  /** DVDI_PLUGIN_MOUNT_DIRS; empty = any bind source outside the refused set. */
+  readonly pluginMountDirs: readonly string[];
   readonly taskContainer: string | undefined;
   readonly dockerHost: string;
   readonly logLevel: LogLevel;
@@ -135,6 +137,7 @@ export function loadSidecarConfig(env: Env, hostname: string): Config {
   const shutdownTimeoutMs = read<number>('DVDI_SHUTDOWN_TIMEOUT_MS');
   const reconcileCron = read<string>('DVDI_RECONCILE_CRON');
   const pluginDirs = read<readonly string[]>('DVDI_PLUGIN_DIRS');
+  const pluginMountDirs = read<readonly string[]>('DVDI_PLUGIN_MOUNT_DIRS');
   const taskContainer = read<string>('DVDI_TASK_CONTAINER');
   const dockerHost = read<string>('DOCKER_HOST');
   const logLevel = read<LogLevel>('DVDI_LOG_LEVEL');
@@ -187,6 +190,7 @@ export function loadSidecarConfig(env: Env, hostname: string): Config {
     shutdownTimeoutMs: shutdownTimeoutMs as number,
     reconcileCron: reconcileCron as string,
     pluginDirs: Object.freeze([...(pluginDirs as readonly string[])]),
+    pluginMountDirs: Object.freeze([...(pluginMountDirs ?? [])]),
     taskContainer,
     dockerHost: dockerHost as string,
     logLevel: logLevel as LogLevel,

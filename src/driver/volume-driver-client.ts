@@ -112,6 +112,15 @@ export class VolumeDriverClient {
     this.onCall = options.onCall;
   }
 
+  /**
+   * The plugin's own directories on the host, once it was activated: a managed plugin's
+   * PropagatedMount (where every volume it mounts appears on the host). Empty for v1 plugins.
+   */
+  ownHostDirs(): readonly string[] {
+    const pm = this.activated?.propagatedMount;
+    return pm === undefined || pm.inPlugin === '' ? [] : [pm.onHost.replace(/\/+$/, '')];
+  }
+
   /** Find the plugin, waiting (with backoff) while it is not there yet. */
   async discover(options: CallOptions = {}, site: CallSite = { driver: this.driver, method: 'Discovery' }): Promise<PluginEndpoint> {
     const started = this.clock.monotonic();

@@ -46,7 +46,7 @@ export interface MounterPort {
    * Bind the plugin's mountpoint at the volume path. Idempotent for the same source (a joiner
    * calls it to check or repair the node's bind); refuses a read-only/read-write mismatch.
    */
-  bind(source: string, target: string, options: { readOnly: boolean }): Promise<unknown>;
+  bind(source: string, target: string, options: { readOnly: boolean; driver?: string }): Promise<unknown>;
   /** umount --lazy until nothing is mounted at target; not mounted = success. */
   unmountLazy(target: string): Promise<unknown>;
   isMounted(target: string): Promise<boolean>;

@@ -171,7 +171,7 @@ export class VolumeLifecycle {
       if (mountpoint === '') throw new DvdiError(ErrorCode.NoMountpoint, `driver ${spec.driver} mounted ${spec.name} but answered no mount point`, { exitCode: ExitCode.MountFailed });
       if (target !== undefined) {
         if (signal.aborted) throw new AbortedError(`mount of volume ${spec.name}`);
-        await this.bind(mountpoint, target, spec.readOnly);
+        await this.bind(mountpoint, target, spec.readOnly, spec.driver);
         undo.push({ what: 'lazy unmount of the bind', run: () => this.unbind(target) });
       }
       if (signal.aborted) throw new AbortedError(`mount of volume ${spec.name}`);
@@ -193,9 +193,8 @@ export class VolumeLifecycle {
    * driver Mount. Returns the bind source and the node's mount ID (for re-registration).
    */
   async join(granted: Extract<Granted, { kind: 'join' }>, key: VolumeKey, node: string, target: string | undefined, readOnly: boolean): Promise<{ mountpoint: string; mountId?: string }> {
-    const source = this.joinSource(granted);
-    if (source === '') throw new DvdiError(ErrorCode.NoMountpoint, `volume ${key.name} is recorded as mounted on this node without a mount point`, { exitCode: ExitCode.MountFailed });
-    if (target !== undefined) await this.bind(source, target, readOnly);
+    const source = await this.joinSource(granted, key);
+    if (target !== undefined) await this.bind(source, target, readOnly, key.driver);
     const view = await this.storeCall('inspect', key.name, () => this.deps.store.inspect(key));
     const mountId = view?.nodes.find((n) => n.node === node)?.mountId;
     return mountId === undefined ? { mountpoint: source } : { mountpoint: source, mountId };
@@ -237,9 +236,23 @@ export class VolumeLifecycle {
 
   // ---------------------------------------------------------------------------------------------
 
-  /** The one place a join's bind source is chosen. */
-  private joinSource(granted: Extract<Granted, { kind: 'join' }>): string {
-    return granted.mountpoint;
+  /**
+   * The one place a join's bind source is chosen: what the driver reports (Path), never the store
+   * record — whoever can write the store must not choose what is bound. The record is only
+   * compared with it.
+   */
+  private async joinSource(granted: Extract<Granted, { kind: 'join' }>, key: VolumeKey): Promise<string> {
+    const reported = await this.deps.drivers.driver(key.driver).path(key.name);
+    if (reported === undefined || reported === '') {
+      throw new DvdiError(ErrorCode.NoMountpoint, `volume ${key.name} is recorded as mounted on this node, but driver ${key.driver} reports no mount point for it (Path)`, {
+        context: { volume: key.name, driver: key.driver },
+        exitCode: ExitCode.MountFailed,
+      });
+    }
+    if (reported !== granted.mountpoint) {
+      this.deps.logger.warn({ volume: key.name, recorded: JSON.stringify(granted.mountpoint.slice(0, 200)), reported }, "the store record names another mount point than the driver reports; using the driver's");
+    }
+    return reported;
   }
 
   /** This holder is the node's unmounter: detach the bind, Unmount the recorded ID, mark. */
@@ -255,9 +268,9 @@ export class VolumeLifecycle {
     await this.deps.ledger.forget({ driver: key.driver, name: key.name, mountId });
   }
 
-  private async bind(source: string, target: string, readOnly: boolean): Promise<void> {
+  private async bind(source: string, target: string, readOnly: boolean, driver: string): Promise<void> {
     if (this.deps.mounter === undefined) return;
-    await this.deps.mounter.bind(source, target, { readOnly });
+    await this.deps.mounter.bind(source, target, { readOnly, driver });
   }
 
   private async unbind(target: string): Promise<void> {

@@ -16,6 +16,8 @@ export const MounterErrorCode = {
   PathUnsafe: 'DVDI_MOUNT_PATH_UNSAFE',
   /** The bind source is missing or not a directory. */
   SourceInvalid: 'DVDI_MOUNT_SOURCE_INVALID',
+  /** The bind source breaks a rule of bind-source-policy.ts (system tree, mount root, symlink…). */
+  SourceRefused: 'DVDI_MOUNT_SOURCE_REFUSED',
   /** Something other than the requested source is mounted at the target. */
   TargetBusy: 'DVDI_MOUNT_TARGET_BUSY',
   /** The requested source is mounted at the target, but rw where ro was asked, or the reverse. */

@@ -5,6 +5,8 @@
 export interface BindOptions {
   /** Make the bind read-only (the plugin mountpoint itself stays as it is). */
   readOnly?: boolean;
+  /** The plugin that reported the source: named in a refusal, and its own directories are allowed. */
+  driver?: string;
 }
 
 export interface BindResult {
@@ -40,14 +42,17 @@ export interface BindMount {
 
 export interface Mounter {
   /**
-   * Checks that `root` can take volume binds: CAP_SYS_ADMIN, the directory (created 0755 when
+   * Checks that `root` can take volume binds: CAP_SYS_ADMIN, the directory (created 0700 when
    * missing) is a mount point tagged `shared:`, and a probe bind under it works. Resolves to the
    * real path of `root`; later calls with `root` use that real path and refuse if it changes.
    */
   preflight(root: string): Promise<string>;
   /** ROOT/<name> under the real root; refuses bad names, symlinks and escapes. */
   volumePath(root: string, name: string): Promise<string>;
-  /** Bind `source` at `target` (a volumePath); idempotent for the same source. */
+  /**
+   * Bind `source` at `target` (a volumePath), nosuid,nodev (and ro when asked); idempotent for
+   * the same source. A source that bind-source-policy.ts refuses is never bound.
+   */
   bind(source: string, target: string, options?: BindOptions): Promise<BindResult>;
   /** Detach every mount at `target` lazily, then remove the empty directory. */
   unmountLazy(target: string): Promise<UnmountResult>;

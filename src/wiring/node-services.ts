@@ -18,6 +18,7 @@ import type { LifecycleDeps } from '../lifecycle/volume-lifecycle.js';
 import type { MountLedgerPort, MounterPort } from '../lifecycle/ports.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
 import { LinuxMounter } from '../mounter/linux-mounter.js';
+import { claimMountRoot } from '../mounter/mount-root-owner.js';
 import { mountLedgerFiles, orphanMemoryFile, sweepLockFile } from '../reconcile/node-files.js';
 import type { SweepDeps } from '../reconcile/reconcile-sweep.js';
 import { EmbeddedRefcountStore } from '../refcount/embedded-refcount-store.js';
@@ -140,28 +141,38 @@ export async function connectStore(config: Config, realRoot: string, logger: Log
   return store;
 }
 
-async function prepareRoot(config: Config, options: WiringOptions): Promise<{ realRoot: string; mounter: MounterPort | undefined }> {
+async function prepareRoot(config: Config, options: WiringOptions, drivers: VolumeDriverRegistry): Promise<{ realRoot: string; mounter: MounterPort | undefined }> {
   const stateOnly = async () => ({ realRoot: await realpath(config.mountRoot).catch(() => config.mountRoot), mounter: undefined });
   if (options.root === 'state-only') return stateOnly();
-  const host = options.hostMounter ?? new LinuxMounter({ logger: options.logger.child({ module: 'mounter' }) });
+  const host =
+    options.hostMounter ??
+    new LinuxMounter({
+      logger: options.logger.child({ module: 'mounter' }),
+      pluginMountDirs: config.pluginMountDirs,
+      // A managed plugin's PropagatedMount is where that plugin (only) may mount.
+      pluginDirsOf: (driver) => drivers.driver(driver).ownHostDirs(),
+    });
+  let realRoot: string;
   try {
-    const realRoot = await host.preflight(config.mountRoot);
-    return { realRoot, mounter: rootMounter(host, realRoot) };
+    realRoot = await host.preflight(config.mountRoot);
   } catch (error) {
     if (options.root === 'required') throw error;
     options.logger.debug({ root: config.mountRoot, err: describeError(error) }, 'mount root not usable; no binds');
     return stateOnly();
   }
+  // A mount root belongs to one node ID: another ID's sweep would take this node's binds for orphans.
+  await claimMountRoot({ realRoot, nodeId: config.nodeId, nodeIdSource: config.nodeIdSource, logger: options.logger });
+  return { realRoot, mounter: rootMounter(host, realRoot) };
 }
 
 /** Build a node's services in the one order (see the module comment). */
 export async function openNodeServices(config: Config, options: WiringOptions): Promise<NodeServices> {
   const { logger, clock, metrics } = options;
+  const drivers = driverRegistry(config, logger.child({ module: 'driver' }), clock, options);
   options.onStage?.('preflight');
-  const { realRoot, mounter } = await prepareRoot(config, options);
+  const { realRoot, mounter } = await prepareRoot(config, options, drivers);
   options.onStage?.('store');
   const store = await connectStore(config, realRoot, logger, clock, metrics);
-  const drivers = driverRegistry(config, logger.child({ module: 'driver' }), clock, options);
   const stateDir = join(realRoot, EMBEDDED_STATE_DIR);
   const ledger = mountLedgerFiles(stateDir, clock);
   return {

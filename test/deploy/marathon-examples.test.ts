@@ -112,8 +112,8 @@ function checkPod(pod: PodJson): CheckedEnv {
   const apps = pod.containers.filter((c) => c !== sidecar);
   if (apps.length === 0) throw new Error(`${pod.id}: no app container`);
   for (const app of apps) {
-    const appRoot = rootMount(app);
-    if (!appRoot) throw new Error(`${pod.id}/${app.name}: does not mount the mount root`);
+    // An app that mounts the whole root could race the sidecar's binds and read every volume.
+    if (rootMount(app)) throw new Error(`${pod.id}/${app.name}: mounts the whole mount root ${root}; mount only ${root}/<volume>`);
     const cmd = app.exec?.command.shell ?? '';
     // Pods start their containers together: the app waits for /readyz or the ready file.
     const readyFile = checked.config.readyFile;
@@ -125,7 +125,9 @@ function checkPod(pod: PodJson): CheckedEnv {
     }
     const uses = Object.values(app.environment ?? {}).join(' ') + cmd;
     for (const spec of checked.requests.specs) {
-      if (!uses.includes(`${appRoot.mountPath}/${spec.name}`)) throw new Error(`${pod.id}/${app.name}: never uses ${appRoot.mountPath}/${spec.name}`);
+      const mount = app.volumeMounts?.find((m) => hostOf(m.name) === `${root}/${spec.name}`);
+      if (!mount) throw new Error(`${pod.id}/${app.name}: does not mount ${root}/${spec.name}`);
+      if (!uses.includes(mount.mountPath)) throw new Error(`${pod.id}/${app.name}: never uses ${mount.mountPath}`);
     }
   }
   return checked;
@@ -174,6 +176,9 @@ test('the semantic checks catch a wrong mount root, an unknown variable and a po
   const pod = json<PodJson>(files.find((f) => f.endsWith('sidecar-pod.json'))!);
   const app = pod.containers[1]!;
   t.throws(() => checkPod({ ...pod, containers: [pod.containers[0]!, { ...app, exec: { command: { shell: 'exec my-app' } } }] }), { message: /dvdi wait/ });
+  // Apps mount only ROOT/<volume>: the whole root would let them race the binds and read every volume.
+  t.throws(() => checkPod({ ...pod, containers: [pod.containers[0]!, { ...app, volumeMounts: [{ name: 'dvdi-root', mountPath: MOUNT_ROOT }] }] }), { message: /mounts the whole mount root/ });
+  for (const podFile of files.filter((f) => f.endsWith('-pod.json'))) t.notThrows(() => checkPod(json<PodJson>(podFile)), podFile);
 });
 
 test('the ETL transform stage reads from several nodes, so its volumes are shared', (t) => {

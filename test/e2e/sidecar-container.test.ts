@@ -183,6 +183,9 @@ test.serial('the app sees the volume only after ready, writes to it; docker stop
   t.regex(appLog, /is ready/);
   t.regex(appLog, /\bafter=2\b/, 'after ready the volume is mounted over the app\'s /data');
   t.is(await readFile(join(root!.root, volume, 'hello.txt'), 'utf8'), `${payload}\n`);
+  // The host's copy of the bind the sidecar made in its container is nosuid,nodev too (issue 12).
+  const hostBind = (await readMountInfo()).find((m) => m.mountPoint === join(root!.root, volume));
+  t.true(hostBind !== undefined && hostBind.options.includes('nosuid') && hostBind.options.includes('nodev'), hostBind?.options.join(','));
 
   await waitFor('the HEALTHCHECK to report healthy', async () => (await d.docker(['inspect', '--format', '{{.State.Health.Status}}', sidecar.name])).stdout.trim() === 'healthy', 30_000, 200);
 
@@ -249,7 +252,8 @@ test.serial('volume requests given only as Docker labels on the app container ar
     '-v', `${root!.root}:${root!.root}:rshared`, '-v', `${PLUGIN_SOCKET_DIR}:${PLUGIN_SOCKET_DIR}`,
     '-v', `${pluginRoot!.root}:${pluginRoot!.root}:rslave`, '-v', `${dockerd!.socket}:/var/run/docker.sock`,
     '--network', 'host',
-    '-e', `DVDI_MOUNT_ROOT=${root!.root}`, '-e', `DVDI_HTTP_ADDR=127.0.0.1:${port}`, '-e', `DVDI_TASK_CONTAINER=${app}`,
+    // The mount root belongs to the node ID the earlier sidecars recorded (ROOT/.dvdi/node-id).
+    '-e', `DVDI_MOUNT_ROOT=${root!.root}`, '-e', 'DVDI_NODE_ID=e2e-node', '-e', `DVDI_HTTP_ADDR=127.0.0.1:${port}`, '-e', `DVDI_TASK_CONTAINER=${app}`,
     image,
   ]);
   await waitFor('the app to write', async () => (await logs(app)).includes('wrote'), 90_000, 200);

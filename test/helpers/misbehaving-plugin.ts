@@ -55,6 +55,8 @@ export interface MisbehavingPlugin {
   requests: RecordedRequest[];
   count(method: MethodName): number;
   setMode(method: MethodName, mode: PluginMode): void;
+  /** Answer Mount (and Path, Get) for `name` with `mountpoint` instead of its own directory. */
+  setMountpoint(name: string, mountpoint: string): void;
   /** Start serving (if created with `listen: false`). */
   listen(): Promise<void>;
   close(): Promise<void>;
@@ -79,6 +81,7 @@ export async function startMisbehavingPlugin(options: {
   const modes = new Map<string, PluginMode>(Object.entries(options.modes ?? {}));
   const requests: RecordedRequest[] = [];
   const volumes = new Map<string, { mounted: number }>();
+  const mountpoints = new Map<string, string>();
   let listening = false;
 
   const send = (res: ServerResponse, status: number, body: string): void => {
@@ -88,7 +91,8 @@ export async function startMisbehavingPlugin(options: {
 
   async function okReply(method: string, body: Record<string, unknown>): Promise<unknown> {
     const name = typeof body.Name === 'string' ? body.Name : '';
-    const mountpoint = join(options.mountRoot, name);
+    const chosen = mountpoints.get(name);
+    const mountpoint = chosen ?? join(options.mountRoot, name);
     switch (method) {
       case 'Plugin.Activate':
         return { Implements: ['VolumeDriver'] };
@@ -102,7 +106,7 @@ export async function startMisbehavingPlugin(options: {
         const volume = volumes.get(name);
         if (volume === undefined) return { Err: `no such volume ${name}` };
         volume.mounted++;
-        await mkdir(mountpoint, { recursive: true });
+        if (chosen === undefined) await mkdir(mountpoint, { recursive: true });
         return { Mountpoint: mountpoint };
       }
       case 'Unmount': {
@@ -189,6 +193,7 @@ export async function startMisbehavingPlugin(options: {
     requests,
     count: (method) => requests.filter((r) => r.method === method).length,
     setMode: (method, mode) => void modes.set(method, mode),
+    setMountpoint: (name, mountpoint) => void mountpoints.set(name, mountpoint),
     async listen() {
       await rm(options.socketPath, { force: true });
       await new Promise<void>((resolve, reject) => {

@@ -62,14 +62,14 @@ test('preflight on a private mount root fails with the host fix', async (t) => {
   t.true(error.message.includes('mountPropagation: Bidirectional'));
 });
 
-test('preflight creates a missing root (0755) and refuses it because it is not a mount point', async (t) => {
+test('preflight creates a missing root (0700: not traversable by other host users) and refuses it because it is not a mount point', async (t) => {
   const dir = await makeTempDir('mounter-missing');
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const root = join(dir, 'a', 'root');
   const error = await t.throwsAsync(new LinuxMounter().preflight(root), { instanceOf: MounterError });
   t.is(error.code, 'DVDI_MOUNT_ROOT_NOT_SHARED');
   t.regex(error.message, /is not a mount point/);
-  t.is((await stat(root)).mode & 0o777, 0o755);
+  t.is((await stat(root)).mode & 0o777, 0o700);
 });
 
 test('bind shows the source at ROOT/<name>, listBinds and isMounted report it', async (t) => {
@@ -115,7 +115,8 @@ test('bind is idempotent: a second call mounts nothing more', async (t) => {
   const target = await mounter.volumePath(root, 'idem');
   t.true((await mounter.bind(source, target)).created);
   t.false((await mounter.bind(source, target)).created);
-  t.false((await mounter.bind(`${source}/.`, target)).created);
+  // The same directory spelled otherwise is not normalised: refused, not treated as the same.
+  t.is((await t.throwsAsync(mounter.bind(`${source}/.`, target), { instanceOf: MounterError })).code, 'DVDI_MOUNT_SOURCE_REFUSED');
   t.is(await mountCountAt(target), 1);
   const conflict = await t.throwsAsync(mounter.bind(source, target, { readOnly: true }), { instanceOf: MounterError });
   t.is(conflict.code, 'DVDI_MOUNT_OPTIONS_CONFLICT');

@@ -15,6 +15,7 @@ const CONTRACT_SETTINGS: Record<string, string | undefined> = {
   DVDI_MOUNT_TIMEOUT_MS: '120000',
   DVDI_UNMOUNT_TIMEOUT_MS: '60000',
   DVDI_RECONCILE_CRON: '*/30 * * * * *',
+  DVDI_PLUGIN_MOUNT_DIRS: undefined,
   DVDI_PLUGIN_DIRS: '/run/docker/plugins:/etc/docker/plugins:/usr/lib/docker/plugins',
   DVDI_TASK_CONTAINER: undefined,
   DOCKER_HOST: 'unix:///var/run/docker.sock',

@@ -43,6 +43,7 @@ test('defaults are exactly those of docs/contract.md', (t) => {
     shutdownTimeoutMs: 30000,
     reconcileCron: '*/30 * * * * *',
     pluginDirs: ['/run/docker/plugins', '/etc/docker/plugins', '/usr/lib/docker/plugins'],
+    pluginMountDirs: [],
     taskContainer: undefined,
     dockerHost: 'unix:///var/run/docker.sock',
     logLevel: 'info',
