@@ -23,7 +23,7 @@ import { VERSION } from '../common/version.js';
 import { loadLuaScripts, type LuaScript } from './lua-script-loader.js';
 import * as model from './refcount-model.js';
 import type { VolumeRecord } from './refcount-model.js';
-import { StoreClosedError, StoreMisuseError, StoreReplyError, StoreTimeoutError, StoreUnavailableError } from './refcount-errors.js';
+import { StoreClosedError, StoreMisuseError, StoreRecordInvalidError, StoreReplyError, StoreTimeoutError, StoreUnavailableError } from './refcount-errors.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -47,6 +47,7 @@ const ScriptRefusal = {
   BadTtl: -1,
   UnmounterAcquire: -2,
   BadRecord: -3,
+  BadReclaim: -4,
 } as const;
 
 export interface HostPort {
@@ -268,7 +269,7 @@ export class RedisRefcountStore implements RefcountStore {
         const reply = await this.script('reap', this.volumeKey(volume), [node]);
         if (reply === 1) orphaned.push(volume);
         else if (reply === 2) await this.unindex(volume);
-        else if (typeof reply === 'number' && reply < 0) throw this.refusal('reap', reply, { volume: volume.name, node });
+        else if (typeof reply === 'number' && reply < 0) throw this.refusal('reap', reply, volume, { volume: volume.name, node });
         else if (reply !== 0) throw new StoreReplyError(BACKEND, 'reap', `unexpected reply ${String(reply)}`);
       });
       return orphaned;
@@ -346,11 +347,12 @@ export class RedisRefcountStore implements RefcountStore {
 
   private async read(volume: VolumeKey): Promise<{ record: VolumeRecord; now: number } | undefined> {
     const reply = await this.script('inspectVolume', this.volumeKey(volume), []);
+    if (typeof reply === 'number') throw this.refusal('inspect', reply, volume, { volume: volume.name });
     if (!Array.isArray(reply) || typeof reply[1] !== 'number') throw new StoreReplyError(BACKEND, 'inspect', 'not [record, now]');
     const [raw, now] = reply as [unknown, number];
     if (raw === null) return undefined;
     if (typeof raw !== 'string') throw new StoreReplyError(BACKEND, 'inspect', 'record is not a string');
-    return { record: parseRecord(raw, volume), now };
+    return { record: this.parseRecord(raw, volume), now };
   }
 
   private async indexed(): Promise<VolumeKey[]> {
@@ -372,6 +374,20 @@ export class RedisRefcountStore implements RefcountStore {
     if ((await this.redis.exists(this.volumeKey(volume))) === 1) await this.redis.sadd(this.indexKey, member);
   }
 
+  /** A record the inspect script already shape-checked, checked again here (the same rules,
+   * refcount-model.ts recordShapeProblem) before it is believed. */
+  private parseRecord(raw: string, volume: VolumeKey): VolumeRecord {
+    let parsed: unknown;
+    try {
+      parsed = model.normalizeLuaLists(JSON.parse(raw));
+    } catch {
+      throw new StoreRecordInvalidError(BACKEND, 'inspect', volume, this.volumeKey(volume), 'not JSON');
+    }
+    const problem = model.recordShapeProblem(parsed);
+    if (problem !== undefined) throw new StoreRecordInvalidError(BACKEND, 'inspect', volume, this.volumeKey(volume), problem);
+    return parsed as VolumeRecord;
+  }
+
   private script(name: string, key: string, args: (string | number)[]): Promise<unknown> {
     const fn = (this.redis as unknown as Record<string, ScriptFn | undefined>)[scriptCommandName(name)];
     if (fn === undefined) throw new StoreReplyError(BACKEND, name, 'script not registered');
@@ -379,7 +395,7 @@ export class RedisRefcountStore implements RefcountStore {
   }
 
   private decode<R extends { kind: string }>(operation: string, reply: unknown, ref: HolderRef): R {
-    if (typeof reply === 'number') throw this.refusal(operation, reply, { volume: ref.name, node: ref.node, token: ref.token });
+    if (typeof reply === 'number') throw this.refusal(operation, reply, ref, { volume: ref.name, node: ref.node, token: ref.token });
     if (typeof reply !== 'string') throw new StoreReplyError(BACKEND, operation, `reply of type ${typeof reply}`);
     let parsed: unknown;
     try {
@@ -394,14 +410,16 @@ export class RedisRefcountStore implements RefcountStore {
   }
 
   /** The scripts' negative codes as errors: the one place they are translated. */
-  private refusal(operation: string, code: number, context: Record<string, string | undefined>): DvdiError {
+  private refusal(operation: string, code: number, volume: VolumeKey, context: Record<string, string | undefined>): DvdiError {
     switch (code) {
       case ScriptRefusal.BadTtl:
         return new StoreMisuseError(`${operation}: lease ttl outside 1..${model.MAX_TTL_MS} ms`, context);
       case ScriptRefusal.UnmounterAcquire:
         return new StoreMisuseError('acquire with the token of an unmounter', context);
       case ScriptRefusal.BadRecord:
-        return new StoreReplyError(BACKEND, operation, `the record of ${context.volume ?? '?'} is not a refcount record`);
+        return new StoreRecordInvalidError(BACKEND, operation, volume, this.volumeKey(volume));
+      case ScriptRefusal.BadReclaim:
+        return new StoreMisuseError('acquire with a reclaim that is not {mountpoint, mountId, epoch?}', context);
       default:
         return new StoreReplyError(BACKEND, operation, `unknown code ${code}`);
     }
@@ -421,23 +439,6 @@ export class RedisRefcountStore implements RefcountStore {
       throw new StoreUnavailableError(BACKEND, operation, error);
     }
   }
-}
-
-function parseRecord(raw: string, volume: VolumeKey): VolumeRecord {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (error) {
-    throw new StoreReplyError(BACKEND, 'inspect', `record of ${volume.name} is not JSON`, error);
-  }
-  if (typeof parsed !== 'object' || parsed === null || typeof (parsed as { epoch?: unknown }).epoch !== 'number') {
-    throw new StoreReplyError(BACKEND, 'inspect', `record of ${volume.name} is not a refcount record`);
-  }
-  const record = parsed as VolumeRecord;
-  // Lua's cjson writes an empty array as {}.
-  if (!Array.isArray(record.holders)) record.holders = [];
-  if (!Array.isArray(record.nodes)) record.nodes = [];
-  return record;
 }
 
 function parseVolumeId(member: string): VolumeKey | undefined {

@@ -77,3 +77,16 @@ export class StoreReplyError extends DvdiError {
     });
   }
 }
+
+/** A volume's stored record does not have the shape this code writes (holders that are not a
+ * list of holder entries, an epoch that is not a non-negative integer, …): someone else wrote
+ * the key, or it is damaged. Fail closed: nothing was granted, renewed or released. */
+export class StoreRecordInvalidError extends DvdiError {
+  constructor(backend: string, operation: string, volume: { driver: string; name: string }, key: string, detail?: string) {
+    super(
+      'DVDI_STORE_RECORD_INVALID',
+      `${backend} refcount store: the record of volume ${volume.driver}/${volume.name} (key ${key}) is not a refcount record${detail === undefined ? '' : ` (${detail})`}; ${operation} refused, nothing granted — delete or repair the key`,
+      { context: { backend, operation, driver: volume.driver, volume: volume.name, key, detail }, exitCode: ExitCode.Unavailable },
+    );
+  }
+}

@@ -9,7 +9,7 @@
     1   the node's state of V is not absent and has no live holder (an orphan to claim)
     0   otherwise
     2   the record is gone (expired idle, or lost): the caller drops it from the volume index
-    -3  the stored record is not JSON this code wrote
+    -3  the stored record is not a record this code wrote (includes/record-shape.lua)
 ]]
 --- @include "clock"
 --- @include "volume-record"
