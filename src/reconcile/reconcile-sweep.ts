@@ -120,7 +120,7 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
   if (!storeAnswered) return;
   let views: VolumeView[];
   try {
-    views = await store.list();
+    views = await store.listNode(node);
   } catch (error) {
     report.errors.push({ what: 'list', error: describeError(error) });
     return;

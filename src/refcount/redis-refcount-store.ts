@@ -4,18 +4,26 @@
 // command timeout), the volume index, and the store-liveness marker behind the quarantine after
 // a data loss.
 //
-// Keys (every script touches one key, so each works on Redis Cluster too):
+// Keys (every script touches one key, so each runs on Redis Cluster too):
 //   <prefix>:{<driver>/<name>}:vol   one volume's record, JSON; always with an expiry (see
 //                                    lua/includes/volume-record.lua: ≥ longest lease + 60 s while
 //                                    holders exist, 7 days from the last write otherwise)
-//   <prefix>:volumes                 set of volume ids (JSON [driver, name]) for list() and reap();
-//                                    no expiry; vanished members are dropped by reap()
+//   <prefix>:{node:<node>}:vols      the node's index: sorted set of the volume ids (JSON
+//                                    [driver, name]) in which the node may have a presence, scored
+//                                    by last touch (lua/includes/node-index.lua); what reap(node)
+//                                    and listNode(node) walk, so a node's timers cost O(its own
+//                                    volumes). Touched before every acquire and renew; pruned by
+//                                    reap; 7 days' expiry from the last touch
+//   <prefix>:volumes                 set of volume ids for the cluster-wide list() only (on
+//                                    demand, read in SSCAN pages); no expiry; vanished members are
+//                                    dropped by list(); rebuildIndexes() recreates it (and every
+//                                    node index) from the records
 //   <prefix>:alive                   Redis TIME (ms) at which this Redis was first seen holding our
 //                                    data; no expiry. Absent after a data loss (and on a brand-new
 //                                    Redis): for one lease TTL after it is re-created, no exclusive
 //                                    grant goes to a node the record does not know — a new Redis
 //                                    therefore also waits one TTL once.
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
 import { DvdiError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
@@ -39,8 +47,10 @@ import type {
 
 const BACKEND = 'redis';
 export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
-/** Volumes inspected or reaped at once by list() and reap(). */
+/** Volumes inspected or reaped at once by list(), listNode() and reap(). */
 const SCAN_CONCURRENCY = 32;
+/** Members asked for per SSCAN / ZSCAN page. */
+const PAGE = 500;
 
 /** Refusal codes of the scripts (negative integers; see each script's header). */
 const ScriptRefusal = {
@@ -156,12 +166,12 @@ export function createRedisRefcountStore(options: RedisRefcountStoreOptions): Re
 export class RedisRefcountStore implements RefcountStore {
   readonly backend = BACKEND;
   readonly prefix: string;
-  private readonly redis: Redis;
+  private readonly redis: Redis | Cluster;
   private readonly logger: Logger;
   private readonly commandTimeoutMs: number;
   private closed = false;
 
-  constructor(redis: Redis, options: { prefix: string; logger: Logger; commandTimeoutMs?: number }) {
+  constructor(redis: Redis | Cluster, options: { prefix: string; logger: Logger; commandTimeoutMs?: number }) {
     this.redis = redis;
     this.prefix = options.prefix;
     this.logger = options.logger;
@@ -190,6 +200,11 @@ export class RedisRefcountStore implements RefcountStore {
     return `${this.prefix}:{${volume.driver}/${volume.name}}:vol`;
   }
 
+  /** The node's index; its own hash tag, so it lives in one slot. */
+  nodeIndexKey(node: string): string {
+    return `${this.prefix}:{node:${node}}:vols`;
+  }
+
   get indexKey(): string {
     return `${this.prefix}:volumes`;
   }
@@ -206,10 +221,10 @@ export class RedisRefcountStore implements RefcountStore {
       // The marker's age only matters where quarantine can apply (exclusive), and a reclaim must
       // (re)create it, so that other nodes wait one TTL from the moment a loss is noticed.
       const storeAge = request.mode === 'exclusive' || request.reclaim !== undefined ? String(await this.markerAge()) : '';
-      // The index is another slot, so it is written outside the script: before it, so that a
-      // crash right after the script cannot leave a record that reap() never visits…
+      // The node's index is another slot, so it is written outside the script, and first: a
+      // crash right after the script cannot leave a presence that the node's reap never visits.
       const member = model.volumeId(request);
-      await this.redis.sadd(this.indexKey, member);
+      await this.touchNodeIndex(request.node, member);
       const reply = await this.script('acquire', this.volumeKey(request), [
         request.driver,
         request.name,
@@ -225,8 +240,7 @@ export class RedisRefcountStore implements RefcountStore {
       ]);
       if (!Array.isArray(reply)) return this.decode<AcquireResult>('acquire', reply, request);
       const [json, created] = reply as unknown[];
-      // …and again after a script that created the record, since a reap() running meanwhile may
-      // have dropped the member as vanished (unindex() re-checks only before this script ran).
+      // The cluster-wide index only serves list(): written once, when the record is created.
       if (created === 1) await this.redis.sadd(this.indexKey, member);
       return this.decode<AcquireResult>('acquire', json, request);
     });
@@ -242,7 +256,14 @@ export class RedisRefcountStore implements RefcountStore {
 
   renew(ref: HolderRef, ttlMs: number): Promise<RenewResult> {
     model.checkTtl(ttlMs, ref);
-    return this.op('renew', async () => this.decode<RenewResult>('renew', await this.script('renew', this.volumeKey(ref), [ref.node, ref.token, ttlMs]), ref));
+    return this.op('renew', async () => {
+      // Touching the node's index on every renew keeps it complete even where the index alone
+      // was lost (on Redis Cluster its slot may fail over without the record's): within one
+      // renew interval every live holder's volume is indexed again, before the sweep's grace for
+      // an unexplained bind (one lease TTL) runs out. Sent together: one round trip.
+      const [, reply] = await Promise.all([this.touchNodeIndex(ref.node, model.volumeId(ref)), this.script('renew', this.volumeKey(ref), [ref.node, ref.token, ttlMs])]);
+      return this.decode<RenewResult>('renew', reply, ref);
+    });
   }
 
   release(ref: HolderRef): Promise<ReleaseResult> {
@@ -260,19 +281,21 @@ export class RedisRefcountStore implements RefcountStore {
     );
   }
 
-  /** One reap script per indexed volume (each its own slot); drops index entries whose record is gone. */
+  /** One reap script per volume of the node's index (each record its own slot); entries whose
+   * record shows no presence of the node any more are pruned (after the index grace). */
   reap(node: string): Promise<VolumeKey[]> {
     return this.op('reap', async () => {
-      const volumes = await this.indexed();
       const orphaned: VolumeKey[] = [];
-      await eachLimited(volumes, SCAN_CONCURRENCY, async (volume) => {
-        const reply = await this.script('reap', this.volumeKey(volume), [node]);
-        if (reply === 1) orphaned.push(volume);
-        else if (reply === 2) await this.unindex(volume);
-        else if (typeof reply === 'number' && reply < 0) throw this.refusal('reap', reply, volume, { volume: volume.name, node });
-        else if (reply !== 0) throw new StoreReplyError(BACKEND, 'reap', `unexpected reply ${String(reply)}`);
-      });
-      return orphaned;
+      for await (const volumes of this.nodeIndexPages(node)) {
+        await eachLimited(volumes, SCAN_CONCURRENCY, async (volume) => {
+          const reply = await this.script('reap', this.volumeKey(volume), [node]);
+          if (reply === 1) orphaned.push(volume);
+          else if (reply === 2 || reply === 3) await this.script('pruneNodeIndex', this.nodeIndexKey(node), [model.volumeId(volume)]);
+          else if (typeof reply === 'number' && reply < 0) throw this.refusal('reap', reply, volume, { volume: volume.name, node });
+          else if (reply !== 0) throw new StoreReplyError(this.backend, 'reap', `unexpected reply ${String(reply)}`);
+        });
+      }
+      return orphaned.sort(byKey);
     });
   }
 
@@ -283,17 +306,80 @@ export class RedisRefcountStore implements RefcountStore {
     });
   }
 
-  list(): Promise<VolumeView[]> {
-    return this.op('list', async () => {
-      const volumes = await this.indexed();
-      const views: VolumeView[] = [];
-      await eachLimited(volumes, SCAN_CONCURRENCY, async (volume) => {
-        // A member whose record vanished (expired, lost) is skipped; reap() drops it.
-        const found = await this.read(volume);
-        if (found && model.isActive(found.record)) views.push(model.view(found.record, found.now));
+  /** Every active volume, read page by page (SSCAN of the cluster-wide index): for `dvdi status`
+   * only. Bounded by the command timeout per page, not per call. */
+  async list(): Promise<VolumeView[]> {
+    if (this.closed) throw new StoreClosedError(this.backend);
+    const views: VolumeView[] = [];
+    let cursor = '0';
+    do {
+      const page = await this.op('list', async () => {
+        const [next, members] = await this.redis.sscan(this.indexKey, cursor, 'COUNT', PAGE);
+        const found: VolumeView[] = [];
+        await eachLimited(this.parseMembers(members, this.indexKey), SCAN_CONCURRENCY, async (volume) => {
+          const record = await this.read(volume);
+          // A member whose record vanished (expired idle, lost) is dropped from the index.
+          if (record === undefined) await this.unindex(volume);
+          else if (model.isActive(record.record)) found.push(model.view(record.record, record.now));
+        });
+        return { next, found };
       });
-      return views.sort((a, b) => (a.driver === b.driver ? cmp(a.name, b.name) : cmp(a.driver, b.driver)));
+      cursor = page.next;
+      views.push(...page.found);
+    } while (cursor !== '0');
+    return views.sort(byKey);
+  }
+
+  /** The volumes of the node's index in which the node has a presence. */
+  listNode(node: string): Promise<VolumeView[]> {
+    return this.op('listNode', async () => {
+      const views: VolumeView[] = [];
+      for await (const volumes of this.nodeIndexPages(node)) {
+        await eachLimited(volumes, SCAN_CONCURRENCY, async (volume) => {
+          const found = await this.read(volume);
+          if (found && model.hasPresence(found.record, node)) views.push(model.view(found.record, found.now));
+        });
+      }
+      return views.sort(byKey);
     });
+  }
+
+  /**
+   * Recreate the cluster-wide index and every node's index from the records themselves (a SCAN
+   * of every master for `<prefix>:{*}:vol`): after an index was lost without its records (a
+   * Cluster slot that failed over with lost writes, a key deleted by hand). On demand only; its
+   * cost is O(keys in the database). Returns how many records it indexed.
+   */
+  async rebuildIndexes(): Promise<number> {
+    if (this.closed) throw new StoreClosedError(this.backend);
+    let indexed = 0;
+    for (const server of this.masters()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.op('rebuildIndexes', () => server.scan(cursor, 'MATCH', `${escapeGlob(this.prefix)}:{*}:vol`, 'COUNT', PAGE));
+        cursor = next;
+        for (const key of keys) {
+          await this.op('rebuildIndexes', async () => {
+            const raw = await this.redis.get(key);
+            if (raw === null) return;
+            let record: VolumeRecord;
+            try {
+              record = this.parseRecord(raw, { driver: '?', name: key });
+            } catch (error) {
+              this.logger.warn({ key, err: error }, 'not indexing a malformed record');
+              return;
+            }
+            const member = model.volumeId(record);
+            if (this.volumeKey(record) !== key) return;
+            await this.redis.sadd(this.indexKey, member);
+            const nodes = new Set([...record.holders.map((h) => h.node), ...record.nodes.filter((n) => n.state !== 'absent').map((n) => n.node)]);
+            for (const node of nodes) await this.touchNodeIndex(node, member);
+            indexed += 1;
+          });
+        }
+      } while (cursor !== '0');
+    }
+    return indexed;
   }
 
   async ping(): Promise<boolean> {
@@ -355,13 +441,34 @@ export class RedisRefcountStore implements RefcountStore {
     return { record: this.parseRecord(raw, volume), now };
   }
 
-  private async indexed(): Promise<VolumeKey[]> {
-    const members = await this.redis.smembers(this.indexKey);
+  /** The servers holding data: this one, or every master of a Cluster. */
+  private masters(): Redis[] {
+    return this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+  }
+
+  private async touchNodeIndex(node: string, member: string): Promise<void> {
+    await this.script('touchNodeIndex', this.nodeIndexKey(node), [member]);
+  }
+
+  /** The node's index in ZSCAN pages (a node's index is small; paged all the same, bounded). */
+  private async *nodeIndexPages(node: string): AsyncGenerator<VolumeKey[]> {
+    const key = this.nodeIndexKey(node);
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.zscan(key, cursor, 'COUNT', PAGE);
+      cursor = next;
+      // ZSCAN answers member, score, member, score, …; a member may repeat across pages.
+      const members = [...new Set(flat.filter((_, i) => i % 2 === 0))];
+      yield this.parseMembers(members, key);
+    } while (cursor !== '0');
+  }
+
+  private parseMembers(members: readonly string[], index: string): VolumeKey[] {
     const volumes: VolumeKey[] = [];
     for (const member of members) {
       const volume = parseVolumeId(member);
       if (volume) volumes.push(volume);
-      else this.logger.warn({ member, index: this.indexKey }, 'ignoring a foreign member of the volume index');
+      else this.logger.warn({ member, index }, 'ignoring a foreign member of a volume index');
     }
     return volumes;
   }
@@ -451,6 +558,15 @@ function parseVolumeId(member: string): VolumeKey | undefined {
     // fall through: not ours
   }
   return undefined;
+}
+
+function byKey(a: VolumeKey, b: VolumeKey): number {
+  return a.driver === b.driver ? cmp(a.name, b.name) : cmp(a.driver, b.driver);
+}
+
+/** A literal for a SCAN MATCH pattern. */
+function escapeGlob(text: string): string {
+  return text.replace(/[\\*?[\]]/g, (c) => `\\${c}`);
 }
 
 function cmp(a: string, b: string): number {

@@ -37,3 +37,54 @@ test.after('no key of the suite is left without an expiry, except the marker and
   t.true(volumes > 10, `the suite left ${volumes} volume records to check`);
   t.deepEqual(leftovers, []);
 });
+
+// ------------------------------------------------------------------ the node index (Redis only)
+
+const acquireOn = (node: string, token: string, name: string, ttlMs = 60_000) => ({ driver: 'drv', name, node, token, task: `task-${token}`, mode: 'exclusive' as const, preempt: false, ttlMs });
+
+test('node index: lost on its own (a Cluster slot failed over), it is complete again after one renew of each live holder', async (t) => {
+  const prefix = await redis.newPrefix();
+  const store = await redis.openStore(prefix);
+  t.teardown(() => store.close());
+  t.like(await store.acquire(acquireOn('A', 'a1', 'v1')), { kind: 'mount' });
+  t.like(await store.acquire(acquireOn('A', 'a2', 'v2')), { kind: 'mount' });
+  await redis.admin().del(store.nodeIndexKey('A'));
+  t.deepEqual(await store.listNode('A'), [], 'the lost index hides the volumes');
+  t.like(await store.renew({ driver: 'drv', name: 'v1', node: 'A', token: 'a1' }, 60_000), { kind: 'ok' });
+  t.like(await store.renew({ driver: 'drv', name: 'v2', node: 'A', token: 'a2' }, 60_000), { kind: 'ok' });
+  t.deepEqual((await store.listNode('A')).map((v) => v.name), ['v1', 'v2']);
+});
+
+test('node index: rebuildIndexes() recreates every node index and the cluster-wide index from the records', async (t) => {
+  const prefix = await redis.newPrefix();
+  const store = await redis.openStore(prefix);
+  t.teardown(() => store.close());
+  t.like(await store.acquire(acquireOn('A', 'a1', 'v1')), { kind: 'mount' });
+  t.like(await store.acquire(acquireOn('B', 'b1', 'v2')), { kind: 'mount' });
+  t.like(await store.acquire(acquireOn('C', 'c1', 'v3', 1)), { kind: 'mount' });
+  await redis.admin().del(store.nodeIndexKey('A'), store.nodeIndexKey('B'), store.nodeIndexKey('C'), store.indexKey);
+  t.deepEqual(await store.list(), []);
+  t.is(await store.rebuildIndexes(), 3);
+  t.deepEqual((await store.listNode('A')).map((v) => v.name), ['v1']);
+  t.deepEqual((await store.listNode('B')).map((v) => v.name), ['v2']);
+  t.deepEqual((await store.listNode('C')).map((v) => v.name), ['v3'], 'an expired holder still counts: its node must reap it');
+  t.deepEqual((await store.list()).map((v) => v.name), ['v1', 'v2', 'v3']);
+});
+
+test('node index: reap prunes an entry without presence only after the index grace; an entry with presence stays however old', async (t) => {
+  const prefix = await redis.newPrefix();
+  const store = await redis.openStore(prefix);
+  t.teardown(() => store.close());
+  t.like(await store.acquire(acquireOn('A', 'a1', 'gone')), { kind: 'mount' });
+  t.like(await store.abortMount({ driver: 'drv', name: 'gone', node: 'A', token: 'a1' }), { kind: 'ok' });
+  t.like(await store.acquire(acquireOn('A', 'a2', 'kept')), { kind: 'mount' });
+  const key = store.nodeIndexKey('A');
+  await store.reap('A');
+  t.is(await redis.admin().zcard(key), 2, 'touched moments ago: kept although the node left "gone" (an acquire may be in flight)');
+  // Age both entries past the grace (60 s).
+  for (const name of ['gone', 'kept']) await redis.admin().zadd(key, Date.now() - 120_000, JSON.stringify(['drv', name]));
+  await redis.admin().zadd(key, Date.now(), 'not-a-volume-id');
+  t.deepEqual(await store.reap('A'), []);
+  t.deepEqual((await redis.admin().zrange(key, 0, -1)).sort(), [JSON.stringify(['drv', 'kept']), 'not-a-volume-id'].sort(), 'only the aged entry without presence went; a foreign member is ignored');
+  t.deepEqual((await store.listNode('A')).map((v) => v.name), ['kept']);
+});
