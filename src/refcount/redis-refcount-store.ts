@@ -23,8 +23,19 @@
 //                                    Redis): for one lease TTL after it is re-created, no exclusive
 //                                    grant goes to a node the record does not know — a new Redis
 //                                    therefore also waits one TTL once.
+//   <prefix>:{<tag>}:alive           on Redis Cluster, the same marker once per hash slot (<tag> is
+//                                    the first decimal string that hashes to the slot), read for a
+//                                    volume from its record's slot: a data loss is per master there
+//                                    (one master restarted empty, its slots lost), so each slot
+//                                    notices its own; a new cluster waits one TTL once per slot.
+//
+// Redis Cluster (ioredis's Cluster client): every script names one key (one slot), MOVED and
+// ASK during a reshard are followed by the client, and a failover (replica promoted, possibly
+// missing the last writes) looks to the callers like a Sentinel failover: a record lost with the
+// last writes answers renew `missing` (re-registration), a slot that lost its data quarantines.
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
+import calculateSlot from 'cluster-key-slot';
 import { DvdiError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { VERSION } from '../common/version.js';
@@ -46,6 +57,8 @@ import type {
 } from './refcount-store.js';
 
 const BACKEND = 'redis';
+const CLUSTER_BACKEND = 'redis-cluster';
+const SLOTS = 16384;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 /** Volumes inspected or reaped at once by list(), listNode() and reap(). */
 const SCAN_CONCURRENCY = 32;
@@ -71,6 +84,8 @@ export interface RedisRefcountStoreOptions {
   /** Sentinel addresses; needs sentinelName. */
   sentinels?: readonly HostPort[];
   sentinelName?: string;
+  /** Redis Cluster seed nodes; the URL then supplies only user, password and TLS. */
+  clusterNodes?: readonly HostPort[];
   /** Key prefix (DVDI_REDIS_PREFIX). */
   prefix: string;
   logger: Logger;
@@ -81,6 +96,33 @@ export interface RedisRefcountStoreOptions {
 }
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+
+let slotTagCache: string[] | undefined;
+/** For each hash slot, the shortest decimal string whose {tag} hashes to it (computed once,
+ * ~200k CRC16s, only on Redis Cluster). */
+function slotTags(): string[] {
+  if (slotTagCache === undefined) {
+    const tags = new Array<string>(SLOTS);
+    let found = 0;
+    for (let i = 0; found < SLOTS; i++) {
+      const slot = calculateSlot(String(i));
+      if (tags[slot] === undefined) {
+        tags[slot] = String(i);
+        found += 1;
+      }
+    }
+    slotTagCache = tags;
+  }
+  return slotTagCache;
+}
+
+/** The Cluster liveness marker of one hash slot under `prefix`. */
+export function slotMarkerKeyOf(prefix: string, slot: number): string {
+  return `${prefix}:{${slotTags()[slot]!}}:alive`;
+}
+
+/** How many hash slots a Redis Cluster has. */
+export const CLUSTER_SLOTS = SLOTS;
 
 let scriptCache: Map<string, LuaScript> | undefined;
 function scripts(): Map<string, LuaScript> {
@@ -140,8 +182,41 @@ function sentinelOptionsFromUrl(url: string | undefined): RedisOptions {
 export function createRedisRefcountStore(options: RedisRefcountStoreOptions): RedisRefcountStore {
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   const base = connectionOptions(commandTimeoutMs, options.logger);
-  let redis: Redis;
-  if (options.sentinels !== undefined && options.sentinels.length > 0) {
+  let redis: Redis | Cluster;
+  if (options.clusterNodes !== undefined && options.clusterNodes.length > 0) {
+    const fromUrl = sentinelOptionsFromUrl(options.url);
+    if (fromUrl.db !== undefined && fromUrl.db !== 0) throw new StoreMisuseError('Redis Cluster has only database 0', { db: fromUrl.db });
+    const tls = options.tls === undefined ? fromUrl.tls : { ...fromUrl.tls, ...options.tls };
+    const retry = (attempt: number): number => Math.min(100 * 2 ** Math.min(attempt - 1, 5), 2000);
+    redis = new Cluster(
+      options.clusterNodes.map((n) => ({ host: n.host, port: n.port })),
+      {
+        // The per-node connections: the same bounds as a single server's, credentials and TLS
+        // from the URL. ioredis keeps its own offline queue per node off only at the top level.
+        redisOptions: {
+          ...base,
+          ...(fromUrl.username === undefined ? {} : { username: fromUrl.username }),
+          ...(fromUrl.password === undefined ? {} : { password: fromUrl.password }),
+          ...(tls === undefined ? {} : { tls }),
+          // MOVED after a failover is the Cluster client's business, not a reconnect.
+          reconnectOnError: null,
+        },
+        enableOfflineQueue: false,
+        // Every command goes to the master of its slot: leases are never read from a replica.
+        scaleReads: 'master',
+        // MOVED / ASK (a reshard, a failover) are followed; bounded, each within the op's deadline.
+        maxRedirections: 16,
+        retryDelayOnMoved: 0,
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 200,
+        retryDelayOnTryAgain: 100,
+        slotsRefreshTimeout: Math.max(1000, commandTimeoutMs),
+        // Learn a new topology (failover, reshard) within seconds even without a redirect.
+        slotsRefreshInterval: 5000,
+        clusterRetryStrategy: retry,
+      },
+    );
+  } else if (options.sentinels !== undefined && options.sentinels.length > 0) {
     if (options.sentinelName === undefined) throw new StoreMisuseError('Redis sentinels given without a master name', { sentinels: options.sentinels.length });
     const fromUrl = sentinelOptionsFromUrl(options.url);
     redis = new Redis({
@@ -164,7 +239,7 @@ export function createRedisRefcountStore(options: RedisRefcountStoreOptions): Re
 }
 
 export class RedisRefcountStore implements RefcountStore {
-  readonly backend = BACKEND;
+  readonly backend: string;
   readonly prefix: string;
   private readonly redis: Redis | Cluster;
   private readonly logger: Logger;
@@ -173,6 +248,7 @@ export class RedisRefcountStore implements RefcountStore {
 
   constructor(redis: Redis | Cluster, options: { prefix: string; logger: Logger; commandTimeoutMs?: number }) {
     this.redis = redis;
+    this.backend = redis instanceof Cluster ? CLUSTER_BACKEND : BACKEND;
     this.prefix = options.prefix;
     this.logger = options.logger;
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
@@ -213,6 +289,18 @@ export class RedisRefcountStore implements RefcountStore {
     return `${this.prefix}:alive`;
   }
 
+  /** The liveness marker that speaks for `volume`'s record: the one marker of a single Redis, or
+   * on a Cluster the marker of the record's hash slot. */
+  markerKeyFor(volume: VolumeKey): string {
+    if (!(this.redis instanceof Cluster)) return this.markerKey;
+    return this.slotMarkerKey(calculateSlot(this.volumeKey(volume)));
+  }
+
+  /** The marker key of one hash slot (Cluster). */
+  slotMarkerKey(slot: number): string {
+    return slotMarkerKeyOf(this.prefix, slot);
+  }
+
   // ------------------------------------------------------------ operations
 
   acquire(request: AcquireRequest): Promise<AcquireResult> {
@@ -220,7 +308,7 @@ export class RedisRefcountStore implements RefcountStore {
     return this.op('acquire', async () => {
       // The marker's age only matters where quarantine can apply (exclusive), and a reclaim must
       // (re)create it, so that other nodes wait one TTL from the moment a loss is noticed.
-      const storeAge = request.mode === 'exclusive' || request.reclaim !== undefined ? String(await this.markerAge()) : '';
+      const storeAge = request.mode === 'exclusive' || request.reclaim !== undefined ? String(await this.markerAge(request)) : '';
       // The node's index is another slot, so it is written outside the script, and first: a
       // crash right after the script cannot leave a presence that the node's reap never visits.
       const member = model.volumeId(request);
@@ -385,7 +473,7 @@ export class RedisRefcountStore implements RefcountStore {
   async ping(): Promise<boolean> {
     if (this.closed) return false;
     try {
-      const answer = await withTimeout(this.redis.ping(), Math.min(this.commandTimeoutMs, 1000), () => new StoreTimeoutError(BACKEND, 'ping', Math.min(this.commandTimeoutMs, 1000)));
+      const answer = await withTimeout(this.redis.ping(), Math.min(this.commandTimeoutMs, 1000), () => new StoreTimeoutError(this.backend, 'ping', Math.min(this.commandTimeoutMs, 1000)));
       return answer === 'PONG';
     } catch (error) {
       this.logger.debug({ err: error }, 'redis ping failed');
@@ -414,7 +502,7 @@ export class RedisRefcountStore implements RefcountStore {
     this.closed = true;
     try {
       // QUIT lets replies in flight arrive; bounded, since the server may be unreachable.
-      if (this.redis.status === 'ready') await withTimeout(this.redis.quit(), this.commandTimeoutMs, () => new StoreTimeoutError(BACKEND, 'quit', this.commandTimeoutMs));
+      if (this.redis.status === 'ready') await withTimeout(this.redis.quit(), this.commandTimeoutMs, () => new StoreTimeoutError(this.backend, 'quit', this.commandTimeoutMs));
     } catch (error) {
       this.logger.debug({ err: error }, 'redis quit failed; disconnecting');
     } finally {
@@ -425,19 +513,19 @@ export class RedisRefcountStore implements RefcountStore {
   // ------------------------------------------------------------ internals
 
   /** Age of the liveness marker, creating it (age 0) when absent. */
-  private async markerAge(): Promise<number> {
-    const age = await this.script('ensureMarker', this.markerKey, []);
-    if (typeof age !== 'number' || age < 0) throw new StoreReplyError(BACKEND, 'ensureMarker', `not an age: ${String(age)}`);
+  private async markerAge(volume: VolumeKey): Promise<number> {
+    const age = await this.script('ensureMarker', this.markerKeyFor(volume), []);
+    if (typeof age !== 'number' || age < 0) throw new StoreReplyError(this.backend, 'ensureMarker', `not an age: ${String(age)}`);
     return age;
   }
 
   private async read(volume: VolumeKey): Promise<{ record: VolumeRecord; now: number } | undefined> {
     const reply = await this.script('inspectVolume', this.volumeKey(volume), []);
     if (typeof reply === 'number') throw this.refusal('inspect', reply, volume, { volume: volume.name });
-    if (!Array.isArray(reply) || typeof reply[1] !== 'number') throw new StoreReplyError(BACKEND, 'inspect', 'not [record, now]');
+    if (!Array.isArray(reply) || typeof reply[1] !== 'number') throw new StoreReplyError(this.backend, 'inspect', 'not [record, now]');
     const [raw, now] = reply as [unknown, number];
     if (raw === null) return undefined;
-    if (typeof raw !== 'string') throw new StoreReplyError(BACKEND, 'inspect', 'record is not a string');
+    if (typeof raw !== 'string') throw new StoreReplyError(this.backend, 'inspect', 'record is not a string');
     return { record: this.parseRecord(raw, volume), now };
   }
 
@@ -488,30 +576,30 @@ export class RedisRefcountStore implements RefcountStore {
     try {
       parsed = model.normalizeLuaLists(JSON.parse(raw));
     } catch {
-      throw new StoreRecordInvalidError(BACKEND, 'inspect', volume, this.volumeKey(volume), 'not JSON');
+      throw new StoreRecordInvalidError(this.backend, 'inspect', volume, this.volumeKey(volume), 'not JSON');
     }
     const problem = model.recordShapeProblem(parsed);
-    if (problem !== undefined) throw new StoreRecordInvalidError(BACKEND, 'inspect', volume, this.volumeKey(volume), problem);
+    if (problem !== undefined) throw new StoreRecordInvalidError(this.backend, 'inspect', volume, this.volumeKey(volume), problem);
     return parsed as VolumeRecord;
   }
 
   private script(name: string, key: string, args: (string | number)[]): Promise<unknown> {
     const fn = (this.redis as unknown as Record<string, ScriptFn | undefined>)[scriptCommandName(name)];
-    if (fn === undefined) throw new StoreReplyError(BACKEND, name, 'script not registered');
+    if (fn === undefined) throw new StoreReplyError(this.backend, name, 'script not registered');
     return fn.call(this.redis, key, ...args);
   }
 
   private decode<R extends { kind: string }>(operation: string, reply: unknown, ref: HolderRef): R {
     if (typeof reply === 'number') throw this.refusal(operation, reply, ref, { volume: ref.name, node: ref.node, token: ref.token });
-    if (typeof reply !== 'string') throw new StoreReplyError(BACKEND, operation, `reply of type ${typeof reply}`);
+    if (typeof reply !== 'string') throw new StoreReplyError(this.backend, operation, `reply of type ${typeof reply}`);
     let parsed: unknown;
     try {
       parsed = JSON.parse(reply);
     } catch (error) {
-      throw new StoreReplyError(BACKEND, operation, 'reply is not JSON', error);
+      throw new StoreReplyError(this.backend, operation, 'reply is not JSON', error);
     }
     if (typeof parsed !== 'object' || parsed === null || typeof (parsed as { kind?: unknown }).kind !== 'string') {
-      throw new StoreReplyError(BACKEND, operation, 'reply has no kind');
+      throw new StoreReplyError(this.backend, operation, 'reply has no kind');
     }
     return parsed as R;
   }
@@ -524,26 +612,26 @@ export class RedisRefcountStore implements RefcountStore {
       case ScriptRefusal.UnmounterAcquire:
         return new StoreMisuseError('acquire with the token of an unmounter', context);
       case ScriptRefusal.BadRecord:
-        return new StoreRecordInvalidError(BACKEND, operation, volume, this.volumeKey(volume));
+        return new StoreRecordInvalidError(this.backend, operation, volume, this.volumeKey(volume));
       case ScriptRefusal.BadReclaim:
         return new StoreMisuseError('acquire with a reclaim that is not {mountpoint, mountId, epoch?}', context);
       default:
-        return new StoreReplyError(BACKEND, operation, `unknown code ${code}`);
+        return new StoreReplyError(this.backend, operation, `unknown code ${code}`);
     }
   }
 
   /** Every operation: refused after close(), bounded by the command timeout, errors typed. */
   private async op<R>(operation: string, body: () => Promise<R>): Promise<R> {
-    if (this.closed) throw new StoreClosedError(BACKEND);
+    if (this.closed) throw new StoreClosedError(this.backend);
     try {
-      return await withTimeout(body(), this.commandTimeoutMs, () => new StoreTimeoutError(BACKEND, operation, this.commandTimeoutMs));
+      return await withTimeout(body(), this.commandTimeoutMs, () => new StoreTimeoutError(this.backend, operation, this.commandTimeoutMs));
     } catch (error) {
       if (error instanceof DvdiError) throw error;
       // The first word of a Redis error reply is its code (NOPERM, OOM, …): named, not parsed further.
-      if (error instanceof Error && error.name === 'ReplyError') throw new StoreReplyError(BACKEND, operation, `error reply ${error.message.split(' ', 1)[0] ?? ''}`, error);
+      if (error instanceof Error && error.name === 'ReplyError') throw new StoreReplyError(this.backend, operation, `error reply ${error.message.split(' ', 1)[0] ?? ''}`, error);
       // Not connected, connection lost mid-command, offline queue refused: outcome unknown or
       // not run; never replayed.
-      throw new StoreUnavailableError(BACKEND, operation, error);
+      throw new StoreUnavailableError(this.backend, operation, error);
     }
   }
 }
