@@ -279,8 +279,9 @@ export async function startRedisCluster(): Promise<ClusterTopology> {
       for (const s of live()) {
         try {
           const lines = (await redisCli(s.port, ['CLUSTER', 'NODES'])).split('\n');
+          // A master that serves slots (a node just promoted or added without slots is not one yet).
           return lines
-            .filter((l) => (l.split(' ')[2] ?? '').split(',').includes('master') && !(l.split(' ')[2] ?? '').includes('fail'))
+            .filter((l) => (l.split(' ')[2] ?? '').split(',').includes('master') && !(l.split(' ')[2] ?? '').includes('fail') && l.trim().split(' ').length > 8)
             .map((l) => byPort.get(Number(/:(\d+)@/.exec(l)?.[1])))
             .filter((x): x is RedisServer => x !== undefined && x.running());
         } catch {
@@ -317,6 +318,13 @@ export async function startRedisCluster(): Promise<ClusterTopology> {
         for (const s of live()) {
           const info = await redisCli(s.port, ['CLUSTER', 'INFO']).catch(() => '');
           if (!info.includes('cluster_state:ok')) ok = false;
+          // Every live node also sees every live replica as a replica (right after create, the
+          // replicas show as slot-less masters for a moment).
+          const nodes = await redisCli(s.port, ['CLUSTER', 'NODES']).catch(() => '');
+          const lines = nodes.split('\n').filter((l) => l.trim() !== '' && !l.includes('fail'));
+          const replicas = lines.filter((l) => (l.split(' ')[2] ?? '').includes('slave')).length;
+          const masters = lines.filter((l) => (l.split(' ')[2] ?? '').includes('master') && l.trim().split(' ').length > 8).length;
+          if (masters + replicas !== lines.length) ok = false;
         }
         if (ok) return;
         if (Date.now() > deadline) throw new Error('the cluster did not reach cluster_state:ok');
