@@ -24,6 +24,12 @@ import { startRedisCluster, startRedisServer, stopAllRedis } from '../test/helpe
 const TTL = 600_000;
 const SWEEPS = 5;
 const FOREIGN = [200, 20_000] as const;
+/** Sweeps measured: the acceptance pair (1 own volume) and a node with 50 volumes of its own. */
+const SWEEP_CASES = [
+  { foreign: FOREIGN[0], own: 1 },
+  { foreign: FOREIGN[1], own: 1 },
+  { foreign: FOREIGN[1], own: 50 },
+] as const;
 const OTHER_NODES = 100;
 const CLIENTS = 4;
 const HOLDERS_PER_CLIENT = 50;
@@ -105,15 +111,15 @@ async function sweepPart(): Promise<void> {
   const admin = new Redis(server.url);
   const root = await makeSharedRoot('bench-sweep');
   const pluginDirs = await makeTempDir('bench-plugins');
-  const rows: { foreign: number; commands: number; inner: number; ms: number; breakdown: string; listCommands: number; listMs: number }[] = [];
+  const rows: { foreign: number; own: number; commands: number; inner: number; ms: number; cpuUs: number; breakdown: string; listCommands: number; listMs: number }[] = [];
   try {
-    for (const foreign of FOREIGN) {
+    for (const { foreign, own } of SWEEP_CASES) {
       const prefix = `sw${foreign}-${randomBytes(3).toString('hex')}`;
       await admin.set(`${prefix}:alive`, '0');
       const store = await openStore({ url: server.url }, prefix);
       const names = Array.from({ length: foreign }, (_, i) => i);
       await parallel(names, 64, (i) => mountOn(store, `other-${i % OTHER_NODES}`, `foreign-${i}`));
-      await mountOn(store, 'me', 'mine');
+      for (let i = 0; i < own; i++) await mountOn(store, 'me', `mine-${i}`);
       const env = {
         DVDI_REDIS_URL: server.url,
         DVDI_REDIS_PREFIX: prefix,
@@ -147,10 +153,12 @@ async function sweepPart(): Promise<void> {
       const t0 = performance.now();
       const listed = await store.list();
       const listMs = performance.now() - t0;
-      if (listed.length !== foreign + 1) throw new Error(`list() saw ${listed.length} volumes, expected ${foreign + 1}`);
+      if (listed.length !== foreign + own) throw new Error(`list() saw ${listed.length} volumes, expected ${foreign + own}`);
       const dl = delta(beforeList, [await stats(admin)]);
       rows.push({
         foreign,
+        own,
+        cpuUs: (d.cpuS * 1e6) / SWEEPS,
         commands: d.total / SWEEPS,
         inner: d.inner / SWEEPS,
         ms: median(times),
@@ -164,11 +172,14 @@ async function sweepPart(): Promise<void> {
     admin.disconnect();
     await root.cleanup();
   }
-  console.log(`\nPart 1 — one node's \`dvdi reconcile\` (1 volume of its own) beside N volumes of ${OTHER_NODES} other nodes; median of ${SWEEPS} sweeps`);
+  console.log(`\nPart 1 — one node's \`dvdi reconcile\` beside N volumes of ${OTHER_NODES} other nodes; median of ${SWEEPS} sweeps`);
   console.log('(commands = sent by the client; + in scripts = what the scripts ran inside them; ms = the whole command: config, preflight, connect, sweep, close)');
-  console.log('foreign N │ commands/sweep │ + in scripts │ ms/sweep │ list() commands │ list() ms │ per sweep, by name');
-  for (const r of rows) console.log(`${fmt(r.foreign, 9)} │ ${fmt(r.commands, 14, 1)} │ ${fmt(r.inner, 12, 1)} │ ${fmt(r.ms, 8, 1)} │ ${fmt(r.listCommands, 15)} │ ${fmt(r.listMs, 9, 1)} │ ${r.breakdown}`);
+  console.log('foreign N │ own │ commands/sweep │ + in scripts │ ms/sweep │ server µs/sweep │ list() commands │ list() ms │ per sweep, by name');
+  for (const r of rows) {
+    console.log(`${fmt(r.foreign, 9)} │ ${fmt(r.own, 3)} │ ${fmt(r.commands, 14, 1)} │ ${fmt(r.inner, 12, 1)} │ ${fmt(r.ms, 8, 1)} │ ${fmt(r.cpuUs, 15)} │ ${fmt(r.listCommands, 15)} │ ${fmt(r.listMs, 9, 1)} │ ${r.breakdown}`);
+  }
   const [small, large] = rows as [(typeof rows)[number], (typeof rows)[number]];
+  // ratio: the acceptance pair (1 own volume each)
   console.log(
     `ratio ${FOREIGN[1]} ÷ ${FOREIGN[0]}: commands ×${(large.commands / small.commands).toFixed(2)} (with script-internal ×${((large.commands + large.inner) / (small.commands + small.inner)).toFixed(2)}), time ×${(large.ms / small.ms).toFixed(2)} (acceptance ≤ 1.5× each); the on-demand list(): commands ×${(large.listCommands / small.listCommands).toFixed(1)}, time ×${(large.listMs / small.listMs).toFixed(1)}`,
   );
@@ -245,7 +256,8 @@ async function throughputPart(): Promise<void> {
         await store.release(ref);
         await store.markUnmounted(ref);
       });
-      // Renewals: every worker renews its own live holder.
+      // The renewal loop: every TTL/3 a sidecar renews each holder and reads the volume for its
+      // holder gauges (task-volumes.ts refreshHolderGauges): one iteration = renew + inspect.
       const held = Array.from({ length: CLIENTS * HOLDERS_PER_CLIENT }, (_, w) => ({ driver: 'bench', name: `r-${w}`, node: `n${w % 20}`, token: `r${w}` }));
       await parallel(held, 32, async (ref) => {
         const a = await stores[0]!.acquire({ ...ref, task: 'bench', mode: 'shared', preempt: false, ttlMs: TTL });
@@ -254,6 +266,7 @@ async function throughputPart(): Promise<void> {
       const renew = await throughput(stores, () => servers, 1, async (store, w) => {
         const r = await store.renew(held[w]!, TTL);
         if (r.kind !== 'ok') throw new Error(`renew: ${JSON.stringify(r)}`);
+        if ((await store.inspect(held[w]!)) === undefined) throw new Error('inspect: no record');
       });
       rows.push({ topology: t.topology, masters: servers.length, mount, renew });
       await Promise.all(stores.map((s) => s.close()));
@@ -262,16 +275,16 @@ async function throughputPart(): Promise<void> {
     topologies.forEach((t) => t.close());
   }
   console.log(`\nPart 2 — ${CLIENTS} store clients × ${HOLDERS_PER_CLIENT} holders, ${DURATION_MS} ms per figure; server CPU = user+sys of every master per operation`);
-  console.log('(cmds/op = client commands (round trips) per store operation, + in scripts after the slash)');
-  console.log('topology          │ masters │ mount-cycle ops/s │ cmds/op     │ server µs/op │ renew ops/s │ cmds/op     │ server µs/op');
+  console.log('(cmds/op = client commands (round trips) per store operation, + in scripts after the slash; a renewal-loop iteration = renew + holder-gauge inspect of one holder)');
+  console.log('topology          │ masters │ mount-cycle ops/s │ cmds/op     │ server µs/op │ renew-loop it/s │ cmds/it     │ server µs/it');
   for (const r of rows) {
     console.log(
-      `${r.topology.padEnd(17)} │ ${fmt(r.masters, 7)} │ ${fmt(r.mount.opsPerS, 17)} │ ${fmt(r.mount.commandsPerOp, 4, 2)}/${fmt(r.mount.innerPerOp, 4, 2)}   │ ${fmt(r.mount.serverCpuUsPerOp, 12, 1)} │ ${fmt(r.renew.opsPerS, 11)} │ ${fmt(r.renew.commandsPerOp, 4, 2)}/${fmt(r.renew.innerPerOp, 4, 2)}   │ ${fmt(r.renew.serverCpuUsPerOp, 12, 1)}`,
+      `${r.topology.padEnd(17)} │ ${fmt(r.masters, 7)} │ ${fmt(r.mount.opsPerS, 17)} │ ${fmt(r.mount.commandsPerOp, 4, 2)}/${fmt(r.mount.innerPerOp, 4, 2)}   │ ${fmt(r.mount.serverCpuUsPerOp, 12, 1)} │ ${fmt(r.renew.opsPerS, 15)} │ ${fmt(r.renew.commandsPerOp, 4, 2)}/${fmt(r.renew.innerPerOp, 4, 2)}   │ ${fmt(r.renew.serverCpuUsPerOp, 12, 1)}`,
     );
   }
   for (const r of rows) console.log(`  ${r.topology}: mount cycle commands per op: ${r.mount.breakdown}; renew: ${r.renew.breakdown}`);
   const [one, many] = rows as [(typeof rows)[number], (typeof rows)[number]];
-  console.log(`cluster ÷ one server: mount-cycle ops/s ×${(many.mount.opsPerS / one.mount.opsPerS).toFixed(2)}, renew ops/s ×${(many.renew.opsPerS / one.renew.opsPerS).toFixed(2)} (the client process and ${availableParallelism()} CPUs shared by all servers bound both)`);
+  console.log(`cluster ÷ one server: mount-cycle ops/s ×${(many.mount.opsPerS / one.mount.opsPerS).toFixed(2)}, renew-loop it/s ×${(many.renew.opsPerS / one.renew.opsPerS).toFixed(2)} (the client process and ${availableParallelism()} CPUs shared by all servers bound both)`);
 }
 
 console.log(`refcount scale benchmark — node ${process.version}, ${availableParallelism()} CPUs`);
