@@ -155,8 +155,10 @@ function connectionOptions(commandTimeoutMs: number, logger: Logger): RedisOptio
     reconnectOnError: (error: Error) => error.message.split(' ', 1)[0] === 'READONLY',
     lazyConnect: false,
     // No connectionName: CLIENT SETNAME would be one more command a least-privilege ACL user
-    // needs. Commands used: EVALSHA (EVAL after NOSCRIPT), SADD, SREM, SMEMBERS, EXISTS, PING,
-    // INFO (ioredis' ready check), QUIT, and inside the scripts GET, SET, TIME — on `<prefix>:*` only.
+    // needs. Commands used: EVALSHA (EVAL after NOSCRIPT), SADD, SREM, SSCAN, ZSCAN, EXISTS, PING,
+    // INFO (ioredis' ready check), QUIT, and inside the scripts GET, SET, TIME, ZADD, ZSCORE, ZREM,
+    // PEXPIRE — on `<prefix>:*` only. rebuildIndexes() also needs SCAN and GET; on Redis Cluster
+    // the client also sends CLUSTER SLOTS (ioredis' topology discovery).
     ...(logger.isLevelEnabled('trace') ? { showFriendlyErrorStack: true } : {}),
   };
 }
