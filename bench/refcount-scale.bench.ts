@@ -12,6 +12,7 @@
 // and the server CPU per operation (INFO cpu of every master, before/after) — the last is what the
 // capacity model uses, since on a 2-core machine the Node client saturates before the servers.
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Redis } from 'ioredis';
 import { silentLogger } from '../src/common/logger.js';
@@ -171,6 +172,7 @@ async function sweepPart(): Promise<void> {
   } finally {
     admin.disconnect();
     await root.cleanup();
+    await rm(pluginDirs, { recursive: true, force: true });
   }
   console.log(`\nPart 1 — one node's \`dvdi reconcile\` beside N volumes of ${OTHER_NODES} other nodes; median of ${SWEEPS} sweeps`);
   console.log('(commands = sent by the client; + in scripts = what the scripts ran inside them; ms = the whole command: config, preflight, connect, sweep, close)');
