@@ -44,6 +44,7 @@ export const ErrorCode = {
   StoreReply: 'DVDI_STORE_REPLY',
   StoreLockTimeout: 'DVDI_STORE_LOCK_TIMEOUT',
   StoreStateCorrupt: 'DVDI_STORE_STATE_CORRUPT',
+  StoreRecordInvalid: 'DVDI_STORE_RECORD_INVALID',
   StoreIo: 'DVDI_STORE_IO',
   StoreClosed: 'DVDI_STORE_CLOSED',
   StoreMisuse: 'DVDI_STORE_MISUSE',

@@ -17,6 +17,7 @@ export function describeConfig(config: Config, specs: readonly VolumeSpec[]): { 
       redisUrl: config.redisUrl === undefined ? null : redactUrl(config.redisUrl),
       sentinels: config.redisSentinels.map((s) => ({ host: s.host, port: s.port })),
       sentinelName: config.redisSentinelName ?? null,
+      clusterNodes: config.redisClusterNodes.map((s) => ({ host: s.host, port: s.port })),
       prefix: config.redisPrefix,
     },
     http: { host: config.httpAddr.host, port: config.httpAddr.port, endpoints: config.httpEndpoints },

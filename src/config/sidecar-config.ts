@@ -18,12 +18,14 @@ export interface Config {
   /** The variable that supplied taskId (`DVDI_TASK_ID`, `MESOS_TASK_ID`, `POD_UID`) or `hostname`. */
   readonly taskIdSource: string;
   readonly mountRoot: string;
-  /** `redis` when DVDI_REDIS_URL or DVDI_REDIS_SENTINELS is set, else the embedded file store. */
+  /** `redis` when DVDI_REDIS_URL, DVDI_REDIS_SENTINELS or DVDI_REDIS_CLUSTER_NODES is set, else the embedded file store. */
   readonly storeBackend: 'redis' | 'embedded';
   /** Holds the password: pass it to the client, never print it (describeConfig redacts it). */
   readonly redisUrl: string | undefined;
   readonly redisSentinels: readonly HostPort[];
   readonly redisSentinelName: string | undefined;
+  /** Redis Cluster seed nodes (DVDI_REDIS_CLUSTER_NODES); empty = no Cluster. */
+  readonly redisClusterNodes: readonly HostPort[];
   readonly redisPrefix: string;
   readonly httpAddr: HostPort;
   /** Which endpoints the HTTP server serves (DVDI_HTTP_ENDPOINTS). */
@@ -126,6 +128,7 @@ export function loadSidecarConfig(env: Env, hostname: string): Config {
   const redisUrl = read<string>('DVDI_REDIS_URL');
   const redisSentinels = read<readonly HostPort[]>('DVDI_REDIS_SENTINELS');
   const redisSentinelName = read<string>('DVDI_REDIS_SENTINEL_NAME');
+  const redisClusterNodes = read<readonly HostPort[]>('DVDI_REDIS_CLUSTER_NODES');
   const redisPrefix = read<string>('DVDI_REDIS_PREFIX');
   const httpAddr = read<HostPort>('DVDI_HTTP_ADDR');
   const httpEndpoints = read<(typeof HTTP_ENDPOINT_SETS)[number]>('DVDI_HTTP_ENDPOINTS');
@@ -154,6 +157,18 @@ export function loadSidecarConfig(env: Env, hostname: string): Config {
       message: `DVDI_REDIS_SENTINELS is not set but DVDI_REDIS_SENTINEL_NAME is: expected ${SETTING_RULES.DVDI_REDIS_SENTINELS.rule.accepted}, or unset DVDI_REDIS_SENTINEL_NAME`,
     });
   }
+  if (present.DVDI_REDIS_CLUSTER_NODES !== undefined && present.DVDI_REDIS_SENTINELS !== undefined) {
+    problems.push({
+      variable: 'DVDI_REDIS_CLUSTER_NODES',
+      message: 'DVDI_REDIS_CLUSTER_NODES and DVDI_REDIS_SENTINELS are both set: expected one of them (a Redis Cluster fails over by itself, without sentinels)',
+    });
+  }
+  if (redisClusterNodes !== undefined && redisUrl !== undefined && !/^\/?0?$/.test(new URL(redisUrl).pathname)) {
+    problems.push({
+      variable: 'DVDI_REDIS_URL',
+      message: 'DVDI_REDIS_URL names a database other than 0 but DVDI_REDIS_CLUSTER_NODES is set: expected no database (or /0), Redis Cluster has only database 0',
+    });
+  }
   if (readyFile !== undefined && mountRoot !== undefined && (readyFile === mountRoot || readyFile.startsWith(`${mountRoot}/`))) {
     problems.push({
       variable: 'DVDI_READY_FILE',
@@ -175,10 +190,11 @@ export function loadSidecarConfig(env: Env, hostname: string): Config {
     taskId: task.value,
     taskIdSource: task.source,
     mountRoot: mountRoot as string,
-    storeBackend: redisUrl !== undefined || redisSentinels !== undefined ? 'redis' : 'embedded',
+    storeBackend: redisUrl !== undefined || redisSentinels !== undefined || redisClusterNodes !== undefined ? 'redis' : 'embedded',
     redisUrl,
     redisSentinels: Object.freeze((redisSentinels ?? []).map((s) => Object.freeze({ ...s }))),
     redisSentinelName,
+    redisClusterNodes: Object.freeze((redisClusterNodes ?? []).map((s) => Object.freeze({ ...s }))),
     redisPrefix: redisPrefix as string,
     httpAddr: Object.freeze({ ...(httpAddr as HostPort) }),
     httpEndpoints: httpEndpoints ?? 'all',

@@ -144,6 +144,12 @@ export const sentinelsRule: ValueRule<readonly HostPort[]> = {
   },
 };
 
+/** Redis Cluster seed nodes: any reachable subset; the client learns the rest from them. */
+export const clusterNodesRule: ValueRule<readonly HostPort[]> = {
+  accepted: 'a comma-separated list of host:port (port 1-65535) of Redis Cluster nodes, e.g. redis-1:6379,redis-2:6379',
+  parse: (raw) => sentinelsRule.parse(raw),
+};
+
 /** `new URL`, with the rule's own error when the text is not a URL at all. */
 function parseUrl(text: string): URL {
   try {

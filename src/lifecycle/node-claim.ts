@@ -142,7 +142,7 @@ export class NodeClaims {
 
   /** Renew every dvdcli claim of this node (the `renew` extension, run from a timer). */
   async renewAll(): Promise<{ renewed: string[]; lost: string[] }> {
-    const volumes = await this.storeCall('list', '*', () => this.options.store.list());
+    const volumes = await this.storeCall('list', '*', () => this.options.store.listNode(this.options.node));
     const renewed: string[] = [];
     const lost: string[] = [];
     for (const view of volumes) {

@@ -76,6 +76,8 @@ export interface MountSpec extends VolumeKey {
 
 /** How the poll interval grows: one store round trip, so short enough to pick up a release fast. */
 const POLL_INITIAL_MS = 100;
+/** Store errors an acquire gives up on at once: retrying cannot change their answer. */
+const NOT_RETRIED: ReadonlySet<string> = new Set([ErrorCode.StoreMisuse, ErrorCode.StoreRecordInvalid, ErrorCode.StoreStateCorrupt]);
 const POLL_MAX_MS = 250;
 const PROGRESS_LOG_MS = 5000;
 
@@ -295,7 +297,8 @@ export class VolumeLifecycle {
     try {
       return await store.acquire({ ...claim.ref, task: policy.task, mode: policy.mode, preempt: policy.preempt, ttlMs: policy.ttlMs });
     } catch (error) {
-      if (error instanceof DvdiError && error.code === ErrorCode.StoreMisuse) throw error;
+      // Waiting fixes an unreachable store, never a misuse or a record (or state file) that is not ours.
+      if (error instanceof DvdiError && NOT_RETRIED.has(error.code)) throw error;
       if (clock.monotonic() - started >= policy.timeoutMs) throw new StoreUnavailableError(store.backend, 'acquire', error, { volume: claim.ref.name });
       log.warn({ err: describeError(error) }, 'store unavailable while acquiring; retrying until the acquire timeout');
       return undefined;

@@ -84,7 +84,8 @@ export async function reconcileOnce(deps: SweepDeps): Promise<SweepReport> {
  * absent on this node (they explain a bind and a ledger entry).
  */
 async function readNodeVolumes(store: RefcountStore, node: string): Promise<VolumeView[]> {
-  const views = await store.list();
+  // The node's own index: O(this node's volumes), never the cluster's (docs/scale.md).
+  const views = await store.listNode(node);
   return views.filter((v) => v.nodes.some((n) => n.node === node && n.state !== 'absent'));
 }
 

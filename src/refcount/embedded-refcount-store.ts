@@ -122,6 +122,16 @@ export class EmbeddedRefcountStore implements RefcountStore {
       .map((record) => model.view(record, now));
   }
 
+  /** One node's volumes: a filter over the file (one node's records only, on one node). */
+  async listNode(node: string): Promise<VolumeView[]> {
+    this.assertOpen();
+    const state = await this.read();
+    const now = this.clock.now();
+    return Object.values(state.volumes)
+      .filter((record) => model.hasPresence(record, node))
+      .map((record) => model.view(record, now));
+  }
+
   /** False while the store cannot be used yet; a corrupt state file throws: waiting never fixes it. */
   async ping(): Promise<boolean> {
     if (this.closed) return false;

@@ -4,26 +4,45 @@
 // command timeout), the volume index, and the store-liveness marker behind the quarantine after
 // a data loss.
 //
-// Keys (every script touches one key, so each works on Redis Cluster too):
+// Keys (every script touches one key, so each runs on Redis Cluster too):
 //   <prefix>:{<driver>/<name>}:vol   one volume's record, JSON; always with an expiry (see
 //                                    lua/includes/volume-record.lua: ≥ longest lease + 60 s while
 //                                    holders exist, 7 days from the last write otherwise)
-//   <prefix>:volumes                 set of volume ids (JSON [driver, name]) for list() and reap();
-//                                    no expiry; vanished members are dropped by reap()
+//   <prefix>:{node:<node>}:vols      the node's index: sorted set of the volume ids (JSON
+//                                    [driver, name]) in which the node may have a presence, scored
+//                                    by last touch (lua/includes/node-index.lua); what reap(node)
+//                                    and listNode(node) walk, so a node's timers cost O(its own
+//                                    volumes). Touched before every acquire and renew; pruned by
+//                                    reap; 7 days' expiry from the last touch
+//   <prefix>:volumes                 set of volume ids for the cluster-wide list() only (on
+//                                    demand, read in SSCAN pages); no expiry; vanished members are
+//                                    dropped by list(); rebuildIndexes() recreates it (and every
+//                                    node index) from the records
 //   <prefix>:alive                   Redis TIME (ms) at which this Redis was first seen holding our
 //                                    data; no expiry. Absent after a data loss (and on a brand-new
 //                                    Redis): for one lease TTL after it is re-created, no exclusive
 //                                    grant goes to a node the record does not know — a new Redis
 //                                    therefore also waits one TTL once.
-import { Redis, type RedisOptions } from 'ioredis';
+//   <prefix>:{<tag>}:alive           on Redis Cluster, the same marker once per hash slot (<tag> is
+//                                    the first decimal string that hashes to the slot), read for a
+//                                    volume from its record's slot: a data loss is per master there
+//                                    (one master restarted empty, its slots lost), so each slot
+//                                    notices its own; a new cluster waits one TTL once per slot.
+//
+// Redis Cluster (ioredis's Cluster client): every script names one key (one slot), MOVED and
+// ASK during a reshard are followed by the client, and a failover (replica promoted, possibly
+// missing the last writes) looks to the callers like a Sentinel failover: a record lost with the
+// last writes answers renew `missing` (re-registration), a slot that lost its data quarantines.
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
+import calculateSlot from 'cluster-key-slot';
 import { DvdiError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { VERSION } from '../common/version.js';
 import { loadLuaScripts, type LuaScript } from './lua-script-loader.js';
 import * as model from './refcount-model.js';
 import type { VolumeRecord } from './refcount-model.js';
-import { StoreClosedError, StoreMisuseError, StoreReplyError, StoreTimeoutError, StoreUnavailableError } from './refcount-errors.js';
+import { StoreClosedError, StoreMisuseError, StoreRecordInvalidError, StoreReplyError, StoreTimeoutError, StoreUnavailableError } from './refcount-errors.js';
 import type {
   AcquireRequest,
   AcquireResult,
@@ -38,15 +57,20 @@ import type {
 } from './refcount-store.js';
 
 const BACKEND = 'redis';
+const CLUSTER_BACKEND = 'redis-cluster';
+const SLOTS = 16384;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
-/** Volumes inspected or reaped at once by list() and reap(). */
+/** Volumes inspected or reaped at once by list(), listNode() and reap(). */
 const SCAN_CONCURRENCY = 32;
+/** Members asked for per SSCAN / ZSCAN page. */
+const PAGE = 500;
 
 /** Refusal codes of the scripts (negative integers; see each script's header). */
 const ScriptRefusal = {
   BadTtl: -1,
   UnmounterAcquire: -2,
   BadRecord: -3,
+  BadReclaim: -4,
 } as const;
 
 export interface HostPort {
@@ -60,6 +84,8 @@ export interface RedisRefcountStoreOptions {
   /** Sentinel addresses; needs sentinelName. */
   sentinels?: readonly HostPort[];
   sentinelName?: string;
+  /** Redis Cluster seed nodes; the URL then supplies only user, password and TLS. */
+  clusterNodes?: readonly HostPort[];
   /** Key prefix (DVDI_REDIS_PREFIX). */
   prefix: string;
   logger: Logger;
@@ -70,6 +96,33 @@ export interface RedisRefcountStoreOptions {
 }
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+
+let slotTagCache: string[] | undefined;
+/** For each hash slot, the shortest decimal string whose {tag} hashes to it (computed once,
+ * ~200k CRC16s, only on Redis Cluster). */
+function slotTags(): string[] {
+  if (slotTagCache === undefined) {
+    const tags = new Array<string>(SLOTS);
+    let found = 0;
+    for (let i = 0; found < SLOTS; i++) {
+      const slot = calculateSlot(String(i));
+      if (tags[slot] === undefined) {
+        tags[slot] = String(i);
+        found += 1;
+      }
+    }
+    slotTagCache = tags;
+  }
+  return slotTagCache;
+}
+
+/** The Cluster liveness marker of one hash slot under `prefix`. */
+export function slotMarkerKeyOf(prefix: string, slot: number): string {
+  return `${prefix}:{${slotTags()[slot]!}}:alive`;
+}
+
+/** How many hash slots a Redis Cluster has. */
+export const CLUSTER_SLOTS = SLOTS;
 
 let scriptCache: Map<string, LuaScript> | undefined;
 function scripts(): Map<string, LuaScript> {
@@ -102,8 +155,10 @@ function connectionOptions(commandTimeoutMs: number, logger: Logger): RedisOptio
     reconnectOnError: (error: Error) => error.message.split(' ', 1)[0] === 'READONLY',
     lazyConnect: false,
     // No connectionName: CLIENT SETNAME would be one more command a least-privilege ACL user
-    // needs. Commands used: EVALSHA (EVAL after NOSCRIPT), SADD, SREM, SMEMBERS, EXISTS, PING,
-    // INFO (ioredis' ready check), QUIT, and inside the scripts GET, SET, TIME — on `<prefix>:*` only.
+    // needs. Commands used: EVALSHA (EVAL after NOSCRIPT), SADD, SREM, SSCAN, ZSCAN, EXISTS, PING,
+    // INFO (ioredis' ready check), QUIT, and inside the scripts GET, SET, TIME, ZADD, ZSCORE, ZREM,
+    // PEXPIRE — on `<prefix>:*` only. rebuildIndexes() also needs SCAN and GET; on Redis Cluster
+    // the client also sends CLUSTER SLOTS (ioredis' topology discovery).
     ...(logger.isLevelEnabled('trace') ? { showFriendlyErrorStack: true } : {}),
   };
 }
@@ -129,8 +184,41 @@ function sentinelOptionsFromUrl(url: string | undefined): RedisOptions {
 export function createRedisRefcountStore(options: RedisRefcountStoreOptions): RedisRefcountStore {
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   const base = connectionOptions(commandTimeoutMs, options.logger);
-  let redis: Redis;
-  if (options.sentinels !== undefined && options.sentinels.length > 0) {
+  let redis: Redis | Cluster;
+  if (options.clusterNodes !== undefined && options.clusterNodes.length > 0) {
+    const fromUrl = sentinelOptionsFromUrl(options.url);
+    if (fromUrl.db !== undefined && fromUrl.db !== 0) throw new StoreMisuseError('Redis Cluster has only database 0', { db: fromUrl.db });
+    const tls = options.tls === undefined ? fromUrl.tls : { ...fromUrl.tls, ...options.tls };
+    const retry = (attempt: number): number => Math.min(100 * 2 ** Math.min(attempt - 1, 5), 2000);
+    redis = new Cluster(
+      options.clusterNodes.map((n) => ({ host: n.host, port: n.port })),
+      {
+        // The per-node connections: the same bounds as a single server's, credentials and TLS
+        // from the URL. ioredis keeps its own offline queue per node off only at the top level.
+        redisOptions: {
+          ...base,
+          ...(fromUrl.username === undefined ? {} : { username: fromUrl.username }),
+          ...(fromUrl.password === undefined ? {} : { password: fromUrl.password }),
+          ...(tls === undefined ? {} : { tls }),
+          // MOVED after a failover is the Cluster client's business, not a reconnect.
+          reconnectOnError: null,
+        },
+        enableOfflineQueue: false,
+        // Every command goes to the master of its slot: leases are never read from a replica.
+        scaleReads: 'master',
+        // MOVED / ASK (a reshard, a failover) are followed; bounded, each within the op's deadline.
+        maxRedirections: 16,
+        retryDelayOnMoved: 0,
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 200,
+        retryDelayOnTryAgain: 100,
+        slotsRefreshTimeout: Math.max(1000, commandTimeoutMs),
+        // Learn a new topology (failover, reshard) within seconds even without a redirect.
+        slotsRefreshInterval: 5000,
+        clusterRetryStrategy: retry,
+      },
+    );
+  } else if (options.sentinels !== undefined && options.sentinels.length > 0) {
     if (options.sentinelName === undefined) throw new StoreMisuseError('Redis sentinels given without a master name', { sentinels: options.sentinels.length });
     const fromUrl = sentinelOptionsFromUrl(options.url);
     redis = new Redis({
@@ -153,15 +241,16 @@ export function createRedisRefcountStore(options: RedisRefcountStoreOptions): Re
 }
 
 export class RedisRefcountStore implements RefcountStore {
-  readonly backend = BACKEND;
+  readonly backend: string;
   readonly prefix: string;
-  private readonly redis: Redis;
+  private readonly redis: Redis | Cluster;
   private readonly logger: Logger;
   private readonly commandTimeoutMs: number;
   private closed = false;
 
-  constructor(redis: Redis, options: { prefix: string; logger: Logger; commandTimeoutMs?: number }) {
+  constructor(redis: Redis | Cluster, options: { prefix: string; logger: Logger; commandTimeoutMs?: number }) {
     this.redis = redis;
+    this.backend = redis instanceof Cluster ? CLUSTER_BACKEND : BACKEND;
     this.prefix = options.prefix;
     this.logger = options.logger;
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
@@ -189,12 +278,29 @@ export class RedisRefcountStore implements RefcountStore {
     return `${this.prefix}:{${volume.driver}/${volume.name}}:vol`;
   }
 
+  /** The node's index; its own hash tag, so it lives in one slot. */
+  nodeIndexKey(node: string): string {
+    return `${this.prefix}:{node:${node}}:vols`;
+  }
+
   get indexKey(): string {
     return `${this.prefix}:volumes`;
   }
 
   get markerKey(): string {
     return `${this.prefix}:alive`;
+  }
+
+  /** The liveness marker that speaks for `volume`'s record: the one marker of a single Redis, or
+   * on a Cluster the marker of the record's hash slot. */
+  markerKeyFor(volume: VolumeKey): string {
+    if (!(this.redis instanceof Cluster)) return this.markerKey;
+    return this.slotMarkerKey(calculateSlot(this.volumeKey(volume)));
+  }
+
+  /** The marker key of one hash slot (Cluster). */
+  slotMarkerKey(slot: number): string {
+    return slotMarkerKeyOf(this.prefix, slot);
   }
 
   // ------------------------------------------------------------ operations
@@ -204,11 +310,11 @@ export class RedisRefcountStore implements RefcountStore {
     return this.op('acquire', async () => {
       // The marker's age only matters where quarantine can apply (exclusive), and a reclaim must
       // (re)create it, so that other nodes wait one TTL from the moment a loss is noticed.
-      const storeAge = request.mode === 'exclusive' || request.reclaim !== undefined ? String(await this.markerAge()) : '';
-      // The index is another slot, so it is written outside the script: before it, so that a
-      // crash right after the script cannot leave a record that reap() never visits…
+      const storeAge = request.mode === 'exclusive' || request.reclaim !== undefined ? String(await this.markerAge(request)) : '';
+      // The node's index is another slot, so it is written outside the script, and first: a
+      // crash right after the script cannot leave a presence that the node's reap never visits.
       const member = model.volumeId(request);
-      await this.redis.sadd(this.indexKey, member);
+      await this.touchNodeIndex(request.node, member);
       const reply = await this.script('acquire', this.volumeKey(request), [
         request.driver,
         request.name,
@@ -224,8 +330,7 @@ export class RedisRefcountStore implements RefcountStore {
       ]);
       if (!Array.isArray(reply)) return this.decode<AcquireResult>('acquire', reply, request);
       const [json, created] = reply as unknown[];
-      // …and again after a script that created the record, since a reap() running meanwhile may
-      // have dropped the member as vanished (unindex() re-checks only before this script ran).
+      // The cluster-wide index only serves list(): written once, when the record is created.
       if (created === 1) await this.redis.sadd(this.indexKey, member);
       return this.decode<AcquireResult>('acquire', json, request);
     });
@@ -241,7 +346,14 @@ export class RedisRefcountStore implements RefcountStore {
 
   renew(ref: HolderRef, ttlMs: number): Promise<RenewResult> {
     model.checkTtl(ttlMs, ref);
-    return this.op('renew', async () => this.decode<RenewResult>('renew', await this.script('renew', this.volumeKey(ref), [ref.node, ref.token, ttlMs]), ref));
+    return this.op('renew', async () => {
+      // Touching the node's index on every renew keeps it complete even where the index alone
+      // was lost (on Redis Cluster its slot may fail over without the record's): within one
+      // renew interval every live holder's volume is indexed again, before the sweep's grace for
+      // an unexplained bind (one lease TTL) runs out. Sent together: one round trip.
+      const [, reply] = await Promise.all([this.touchNodeIndex(ref.node, model.volumeId(ref)), this.script('renew', this.volumeKey(ref), [ref.node, ref.token, ttlMs])]);
+      return this.decode<RenewResult>('renew', reply, ref);
+    });
   }
 
   release(ref: HolderRef): Promise<ReleaseResult> {
@@ -259,19 +371,21 @@ export class RedisRefcountStore implements RefcountStore {
     );
   }
 
-  /** One reap script per indexed volume (each its own slot); drops index entries whose record is gone. */
+  /** One reap script per volume of the node's index (each record its own slot); entries whose
+   * record shows no presence of the node any more are pruned (after the index grace). */
   reap(node: string): Promise<VolumeKey[]> {
     return this.op('reap', async () => {
-      const volumes = await this.indexed();
       const orphaned: VolumeKey[] = [];
-      await eachLimited(volumes, SCAN_CONCURRENCY, async (volume) => {
-        const reply = await this.script('reap', this.volumeKey(volume), [node]);
-        if (reply === 1) orphaned.push(volume);
-        else if (reply === 2) await this.unindex(volume);
-        else if (typeof reply === 'number' && reply < 0) throw this.refusal('reap', reply, { volume: volume.name, node });
-        else if (reply !== 0) throw new StoreReplyError(BACKEND, 'reap', `unexpected reply ${String(reply)}`);
-      });
-      return orphaned;
+      for await (const volumes of this.nodeIndexPages(node)) {
+        await eachLimited(volumes, SCAN_CONCURRENCY, async (volume) => {
+          const reply = await this.script('reap', this.volumeKey(volume), [node]);
+          if (reply === 1) orphaned.push(volume);
+          else if (reply === 2 || reply === 3) await this.script('pruneNodeIndex', this.nodeIndexKey(node), [model.volumeId(volume)]);
+          else if (typeof reply === 'number' && reply < 0) throw this.refusal('reap', reply, volume, { volume: volume.name, node });
+          else if (reply !== 0) throw new StoreReplyError(this.backend, 'reap', `unexpected reply ${String(reply)}`);
+        });
+      }
+      return orphaned.sort(byKey);
     });
   }
 
@@ -282,23 +396,86 @@ export class RedisRefcountStore implements RefcountStore {
     });
   }
 
-  list(): Promise<VolumeView[]> {
-    return this.op('list', async () => {
-      const volumes = await this.indexed();
-      const views: VolumeView[] = [];
-      await eachLimited(volumes, SCAN_CONCURRENCY, async (volume) => {
-        // A member whose record vanished (expired, lost) is skipped; reap() drops it.
-        const found = await this.read(volume);
-        if (found && model.isActive(found.record)) views.push(model.view(found.record, found.now));
+  /** Every active volume, read page by page (SSCAN of the cluster-wide index): for `dvdi status`
+   * only. Bounded by the command timeout per page, not per call. */
+  async list(): Promise<VolumeView[]> {
+    if (this.closed) throw new StoreClosedError(this.backend);
+    const views: VolumeView[] = [];
+    let cursor = '0';
+    do {
+      const page = await this.op('list', async () => {
+        const [next, members] = await this.redis.sscan(this.indexKey, cursor, 'COUNT', PAGE);
+        const found: VolumeView[] = [];
+        await eachLimited(this.parseMembers(members, this.indexKey), SCAN_CONCURRENCY, async (volume) => {
+          const record = await this.read(volume);
+          // A member whose record vanished (expired idle, lost) is dropped from the index.
+          if (record === undefined) await this.unindex(volume);
+          else if (model.isActive(record.record)) found.push(model.view(record.record, record.now));
+        });
+        return { next, found };
       });
-      return views.sort((a, b) => (a.driver === b.driver ? cmp(a.name, b.name) : cmp(a.driver, b.driver)));
+      cursor = page.next;
+      views.push(...page.found);
+    } while (cursor !== '0');
+    return views.sort(byKey);
+  }
+
+  /** The volumes of the node's index in which the node has a presence. */
+  listNode(node: string): Promise<VolumeView[]> {
+    return this.op('listNode', async () => {
+      const views: VolumeView[] = [];
+      for await (const volumes of this.nodeIndexPages(node)) {
+        await eachLimited(volumes, SCAN_CONCURRENCY, async (volume) => {
+          const found = await this.read(volume);
+          if (found && model.hasPresence(found.record, node)) views.push(model.view(found.record, found.now));
+        });
+      }
+      return views.sort(byKey);
     });
+  }
+
+  /**
+   * Recreate the cluster-wide index and every node's index from the records themselves (a SCAN
+   * of every master for `<prefix>:{*}:vol`): after an index was lost without its records (a
+   * Cluster slot that failed over with lost writes, a key deleted by hand). On demand only; its
+   * cost is O(keys in the database). Returns how many records it indexed.
+   */
+  async rebuildIndexes(): Promise<number> {
+    if (this.closed) throw new StoreClosedError(this.backend);
+    let indexed = 0;
+    for (const server of this.masters()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.op('rebuildIndexes', () => server.scan(cursor, 'MATCH', `${escapeGlob(this.prefix)}:{*}:vol`, 'COUNT', PAGE));
+        cursor = next;
+        for (const key of keys) {
+          await this.op('rebuildIndexes', async () => {
+            const raw = await this.redis.get(key);
+            if (raw === null) return;
+            let record: VolumeRecord;
+            try {
+              record = this.parseRecord(raw, { driver: '?', name: key });
+            } catch (error) {
+              this.logger.warn({ key, err: error }, 'not indexing a malformed record');
+              return;
+            }
+            const member = model.volumeId(record);
+            if (this.volumeKey(record) !== key) return;
+            await this.redis.sadd(this.indexKey, member);
+            const nodes = new Set([...record.holders.map((h) => h.node), ...record.nodes.filter((n) => n.state !== 'absent').map((n) => n.node)]);
+            for (const node of nodes) await this.touchNodeIndex(node, member);
+            indexed += 1;
+          });
+        }
+      } while (cursor !== '0');
+    }
+    return indexed;
   }
 
   async ping(): Promise<boolean> {
     if (this.closed) return false;
     try {
-      const answer = await withTimeout(this.redis.ping(), Math.min(this.commandTimeoutMs, 1000), () => new StoreTimeoutError(BACKEND, 'ping', Math.min(this.commandTimeoutMs, 1000)));
+      const answer = await withTimeout(this.redis.ping(), Math.min(this.commandTimeoutMs, 1000), () => new StoreTimeoutError(this.backend, 'ping', Math.min(this.commandTimeoutMs, 1000)));
       return answer === 'PONG';
     } catch (error) {
       this.logger.debug({ err: error }, 'redis ping failed');
@@ -327,7 +504,7 @@ export class RedisRefcountStore implements RefcountStore {
     this.closed = true;
     try {
       // QUIT lets replies in flight arrive; bounded, since the server may be unreachable.
-      if (this.redis.status === 'ready') await withTimeout(this.redis.quit(), this.commandTimeoutMs, () => new StoreTimeoutError(BACKEND, 'quit', this.commandTimeoutMs));
+      if (this.redis.status === 'ready') await withTimeout(this.redis.quit(), this.commandTimeoutMs, () => new StoreTimeoutError(this.backend, 'quit', this.commandTimeoutMs));
     } catch (error) {
       this.logger.debug({ err: error }, 'redis quit failed; disconnecting');
     } finally {
@@ -338,28 +515,50 @@ export class RedisRefcountStore implements RefcountStore {
   // ------------------------------------------------------------ internals
 
   /** Age of the liveness marker, creating it (age 0) when absent. */
-  private async markerAge(): Promise<number> {
-    const age = await this.script('ensureMarker', this.markerKey, []);
-    if (typeof age !== 'number' || age < 0) throw new StoreReplyError(BACKEND, 'ensureMarker', `not an age: ${String(age)}`);
+  private async markerAge(volume: VolumeKey): Promise<number> {
+    const age = await this.script('ensureMarker', this.markerKeyFor(volume), []);
+    if (typeof age !== 'number' || age < 0) throw new StoreReplyError(this.backend, 'ensureMarker', `not an age: ${String(age)}`);
     return age;
   }
 
   private async read(volume: VolumeKey): Promise<{ record: VolumeRecord; now: number } | undefined> {
     const reply = await this.script('inspectVolume', this.volumeKey(volume), []);
-    if (!Array.isArray(reply) || typeof reply[1] !== 'number') throw new StoreReplyError(BACKEND, 'inspect', 'not [record, now]');
+    if (typeof reply === 'number') throw this.refusal('inspect', reply, volume, { volume: volume.name });
+    if (!Array.isArray(reply) || typeof reply[1] !== 'number') throw new StoreReplyError(this.backend, 'inspect', 'not [record, now]');
     const [raw, now] = reply as [unknown, number];
     if (raw === null) return undefined;
-    if (typeof raw !== 'string') throw new StoreReplyError(BACKEND, 'inspect', 'record is not a string');
-    return { record: parseRecord(raw, volume), now };
+    if (typeof raw !== 'string') throw new StoreReplyError(this.backend, 'inspect', 'record is not a string');
+    return { record: this.parseRecord(raw, volume), now };
   }
 
-  private async indexed(): Promise<VolumeKey[]> {
-    const members = await this.redis.smembers(this.indexKey);
+  /** The servers holding data: this one, or every master of a Cluster. */
+  private masters(): Redis[] {
+    return this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+  }
+
+  private async touchNodeIndex(node: string, member: string): Promise<void> {
+    await this.script('touchNodeIndex', this.nodeIndexKey(node), [member]);
+  }
+
+  /** The node's index in ZSCAN pages (a node's index is small; paged all the same, bounded). */
+  private async *nodeIndexPages(node: string): AsyncGenerator<VolumeKey[]> {
+    const key = this.nodeIndexKey(node);
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.zscan(key, cursor, 'COUNT', PAGE);
+      cursor = next;
+      // ZSCAN answers member, score, member, score, …; a member may repeat across pages.
+      const members = [...new Set(flat.filter((_, i) => i % 2 === 0))];
+      yield this.parseMembers(members, key);
+    } while (cursor !== '0');
+  }
+
+  private parseMembers(members: readonly string[], index: string): VolumeKey[] {
     const volumes: VolumeKey[] = [];
     for (const member of members) {
       const volume = parseVolumeId(member);
       if (volume) volumes.push(volume);
-      else this.logger.warn({ member, index: this.indexKey }, 'ignoring a foreign member of the volume index');
+      else this.logger.warn({ member, index }, 'ignoring a foreign member of a volume index');
     }
     return volumes;
   }
@@ -372,72 +571,71 @@ export class RedisRefcountStore implements RefcountStore {
     if ((await this.redis.exists(this.volumeKey(volume))) === 1) await this.redis.sadd(this.indexKey, member);
   }
 
+  /** A record the inspect script already shape-checked, checked again here (the same rules,
+   * refcount-model.ts recordShapeProblem) before it is believed. */
+  private parseRecord(raw: string, volume: VolumeKey): VolumeRecord {
+    let parsed: unknown;
+    try {
+      parsed = model.normalizeLuaLists(JSON.parse(raw));
+    } catch {
+      throw new StoreRecordInvalidError(this.backend, 'inspect', volume, this.volumeKey(volume), 'not JSON');
+    }
+    const problem = model.recordShapeProblem(parsed);
+    if (problem !== undefined) throw new StoreRecordInvalidError(this.backend, 'inspect', volume, this.volumeKey(volume), problem);
+    return parsed as VolumeRecord;
+  }
+
   private script(name: string, key: string, args: (string | number)[]): Promise<unknown> {
     const fn = (this.redis as unknown as Record<string, ScriptFn | undefined>)[scriptCommandName(name)];
-    if (fn === undefined) throw new StoreReplyError(BACKEND, name, 'script not registered');
+    if (fn === undefined) throw new StoreReplyError(this.backend, name, 'script not registered');
     return fn.call(this.redis, key, ...args);
   }
 
   private decode<R extends { kind: string }>(operation: string, reply: unknown, ref: HolderRef): R {
-    if (typeof reply === 'number') throw this.refusal(operation, reply, { volume: ref.name, node: ref.node, token: ref.token });
-    if (typeof reply !== 'string') throw new StoreReplyError(BACKEND, operation, `reply of type ${typeof reply}`);
+    if (typeof reply === 'number') throw this.refusal(operation, reply, ref, { volume: ref.name, node: ref.node, token: ref.token });
+    if (typeof reply !== 'string') throw new StoreReplyError(this.backend, operation, `reply of type ${typeof reply}`);
     let parsed: unknown;
     try {
       parsed = JSON.parse(reply);
     } catch (error) {
-      throw new StoreReplyError(BACKEND, operation, 'reply is not JSON', error);
+      throw new StoreReplyError(this.backend, operation, 'reply is not JSON', error);
     }
     if (typeof parsed !== 'object' || parsed === null || typeof (parsed as { kind?: unknown }).kind !== 'string') {
-      throw new StoreReplyError(BACKEND, operation, 'reply has no kind');
+      throw new StoreReplyError(this.backend, operation, 'reply has no kind');
     }
     return parsed as R;
   }
 
   /** The scripts' negative codes as errors: the one place they are translated. */
-  private refusal(operation: string, code: number, context: Record<string, string | undefined>): DvdiError {
+  private refusal(operation: string, code: number, volume: VolumeKey, context: Record<string, string | undefined>): DvdiError {
     switch (code) {
       case ScriptRefusal.BadTtl:
         return new StoreMisuseError(`${operation}: lease ttl outside 1..${model.MAX_TTL_MS} ms`, context);
       case ScriptRefusal.UnmounterAcquire:
         return new StoreMisuseError('acquire with the token of an unmounter', context);
       case ScriptRefusal.BadRecord:
-        return new StoreReplyError(BACKEND, operation, `the record of ${context.volume ?? '?'} is not a refcount record`);
+        return new StoreRecordInvalidError(this.backend, operation, volume, this.volumeKey(volume));
+      case ScriptRefusal.BadReclaim:
+        return new StoreMisuseError('acquire with a reclaim that is not {mountpoint, mountId, epoch?}', context);
       default:
-        return new StoreReplyError(BACKEND, operation, `unknown code ${code}`);
+        return new StoreReplyError(this.backend, operation, `unknown code ${code}`);
     }
   }
 
   /** Every operation: refused after close(), bounded by the command timeout, errors typed. */
   private async op<R>(operation: string, body: () => Promise<R>): Promise<R> {
-    if (this.closed) throw new StoreClosedError(BACKEND);
+    if (this.closed) throw new StoreClosedError(this.backend);
     try {
-      return await withTimeout(body(), this.commandTimeoutMs, () => new StoreTimeoutError(BACKEND, operation, this.commandTimeoutMs));
+      return await withTimeout(body(), this.commandTimeoutMs, () => new StoreTimeoutError(this.backend, operation, this.commandTimeoutMs));
     } catch (error) {
       if (error instanceof DvdiError) throw error;
       // The first word of a Redis error reply is its code (NOPERM, OOM, …): named, not parsed further.
-      if (error instanceof Error && error.name === 'ReplyError') throw new StoreReplyError(BACKEND, operation, `error reply ${error.message.split(' ', 1)[0] ?? ''}`, error);
+      if (error instanceof Error && error.name === 'ReplyError') throw new StoreReplyError(this.backend, operation, `error reply ${error.message.split(' ', 1)[0] ?? ''}`, error);
       // Not connected, connection lost mid-command, offline queue refused: outcome unknown or
       // not run; never replayed.
-      throw new StoreUnavailableError(BACKEND, operation, error);
+      throw new StoreUnavailableError(this.backend, operation, error);
     }
   }
-}
-
-function parseRecord(raw: string, volume: VolumeKey): VolumeRecord {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (error) {
-    throw new StoreReplyError(BACKEND, 'inspect', `record of ${volume.name} is not JSON`, error);
-  }
-  if (typeof parsed !== 'object' || parsed === null || typeof (parsed as { epoch?: unknown }).epoch !== 'number') {
-    throw new StoreReplyError(BACKEND, 'inspect', `record of ${volume.name} is not a refcount record`);
-  }
-  const record = parsed as VolumeRecord;
-  // Lua's cjson writes an empty array as {}.
-  if (!Array.isArray(record.holders)) record.holders = [];
-  if (!Array.isArray(record.nodes)) record.nodes = [];
-  return record;
 }
 
 function parseVolumeId(member: string): VolumeKey | undefined {
@@ -450,6 +648,15 @@ function parseVolumeId(member: string): VolumeKey | undefined {
     // fall through: not ours
   }
   return undefined;
+}
+
+function byKey(a: VolumeKey, b: VolumeKey): number {
+  return a.driver === b.driver ? cmp(a.name, b.name) : cmp(a.driver, b.driver);
+}
+
+/** A literal for a SCAN MATCH pattern. */
+function escapeGlob(text: string): string {
+  return text.replace(/[\\*?[\]]/g, (c) => `\\${c}`);
 }
 
 function cmp(a: string, b: string): number {

@@ -1,5 +1,6 @@
 // Typed errors of the refcount stores. Callers branch on `code` / `instanceof`; the exit code is
 // what `dvdi sidecar` ends with when one of these reaches the top (CONTRACT exit codes).
+import { ErrorCode } from '../common/error-codes.js';
 import { DvdiError, ExitCode } from '../common/errors.js';
 
 /** The embedded store's lock file stayed held by a live owner for longer than the bounded wait. */
@@ -81,5 +82,18 @@ export class StoreReplyError extends DvdiError {
       cause,
       exitCode: ExitCode.Unavailable,
     });
+  }
+}
+
+/** A volume's stored record does not have the shape this code writes (holders that are not a
+ * list of holder entries, an epoch that is not a non-negative integer, …): someone else wrote
+ * the key, or it is damaged. Fail closed: nothing was granted, renewed or released. */
+export class StoreRecordInvalidError extends DvdiError {
+  constructor(backend: string, operation: string, volume: { driver: string; name: string }, key: string, detail?: string) {
+    super(
+      ErrorCode.StoreRecordInvalid,
+      `${backend} refcount store: the record of volume ${volume.driver}/${volume.name} (key ${key}) is not a refcount record${detail === undefined ? '' : ` (${detail})`}; ${operation} refused, nothing granted — delete or repair the key`,
+      { context: { backend, operation, driver: volume.driver, volume: volume.name, key, detail }, exitCode: ExitCode.Unavailable },
+    );
   }
 }

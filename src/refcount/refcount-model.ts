@@ -512,3 +512,71 @@ export function view(volume: VolumeRecord, now: number): VolumeView {
     }),
   };
 }
+
+// ---------------------------------------------------------------- per-node presence
+
+/**
+ * True when `node` appears in V: a holder entry (live or expired, holder or unmounter) or a node
+ * state other than absent. These are the volumes a node's own work touches (its sweep, reap,
+ * renewals), so the Redis store keeps them in a per-node index; `nodeVolumes` is its definition.
+ */
+export function hasPresence(volume: VolumeRecord, node: string): boolean {
+  return volume.holders.some((h) => h.node === node) || volume.nodes.some((n) => n.node === node && n.state !== 'absent');
+}
+
+// ---------------------------------------------------------------- record shape
+
+const MAX_SAFE = 2 ** 53;
+const MAX_TEXT = 4096;
+const NODE_STATES: ReadonlySet<unknown> = new Set(['absent', 'mounting', 'mounted', 'unmounting']);
+const ROLES: ReadonlySet<unknown> = new Set(['holder', 'unmounter']);
+const MODES: ReadonlySet<unknown> = new Set(['exclusive', 'shared']);
+
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= MAX_SAFE;
+const isText = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= MAX_TEXT;
+const isOptText = (x: unknown): boolean => x === undefined || isText(x);
+
+/**
+ * undefined when `value` has the shape of a VolumeRecord, else what is wrong. The same rules as
+ * lua/includes/record-shape.lua (there an empty JSON object also reads as an empty list, since
+ * Lua's cjson writes an empty list as {}; `normalizeLuaLists` undoes that before this check).
+ */
+export function recordShapeProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
+  const v = value as Record<string, unknown>;
+  if (!isCount(v.epoch)) return 'epoch is not a non-negative integer';
+  if (typeof v.driver !== 'string' || typeof v.name !== 'string') return 'driver/name are not strings';
+  if (v.mode !== undefined && !MODES.has(v.mode)) return 'mode is not exclusive/shared';
+  if (v.lastGrantNode !== undefined && !isText(v.lastGrantNode)) return 'lastGrantNode is not a string';
+  if (!Array.isArray(v.holders)) return 'holders is not a list';
+  if (!Array.isArray(v.nodes)) return 'nodes is not a list';
+  for (const h of v.holders as unknown[]) {
+    if (typeof h !== 'object' || h === null) return 'a holder is not an object';
+    const r = h as Record<string, unknown>;
+    if (!isText(r.token) || !isText(r.node)) return 'a holder lacks token/node strings';
+    if (typeof r.task !== 'string' || r.task.length > MAX_TEXT) return 'a holder task is not a string';
+    if (!ROLES.has(r.role)) return 'a holder role is not holder/unmounter';
+    if (!isCount(r.expiresAt)) return 'a holder expiresAt is not a time';
+  }
+  for (const n of v.nodes as unknown[]) {
+    if (typeof n !== 'object' || n === null) return 'a node entry is not an object';
+    const r = n as Record<string, unknown>;
+    if (!isText(r.node)) return 'a node entry lacks its node';
+    if (!NODE_STATES.has(r.state)) return 'a node state is not absent/mounting/mounted/unmounting';
+    if (!isCount(r.lastLiveAt)) return 'a node lastLiveAt is not a time';
+    if (!isOptText(r.performer) || !isOptText(r.mountId) || !isOptText(r.staleMountId)) return 'a node performer/mountId is not a string';
+    if (r.mountpoint !== undefined && (typeof r.mountpoint !== 'string' || r.mountpoint.length > MAX_TEXT)) return 'a node mountpoint is not a string';
+  }
+  return undefined;
+}
+
+/** Lua's cjson writes an empty list as {}: read an empty object in a list field as []. */
+export function normalizeLuaLists(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const v = value as Record<string, unknown>;
+  for (const field of ['holders', 'nodes']) {
+    const x = v[field];
+    if (typeof x === 'object' && x !== null && !Array.isArray(x) && Object.keys(x).length === 0) v[field] = [];
+  }
+  return value;
+}

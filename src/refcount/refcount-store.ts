@@ -134,7 +134,7 @@ export interface VolumeView extends VolumeKey {
 }
 
 export interface RefcountStore {
-  /** `embedded` or `redis`, for metrics and /status. */
+  /** `embedded`, `redis` (one server or Sentinel) or `redis-cluster`, for metrics and /status. */
   readonly backend: string;
   /** Same token again: re-evaluates the node state and renews the lease (polling while `wait`);
    * an expired token is judged as a new claim, never revived. */
@@ -152,7 +152,8 @@ export interface RefcountStore {
    * recorded performer even after its lease ended or was revoked (it grants nothing). */
   markUnmounted(ref: HolderRef): Promise<MarkResult>;
   /** Remove this node's expired holders; returns the volumes whose node state now has no live holder
-   * (every such volume, not only those where this call removed something). */
+   * (every such volume, not only those where this call removed something). Costs O(this node's
+   * volumes) (the Redis store walks the node's index, not the cluster's). */
   reap(node: string): Promise<VolumeKey[]>;
   /** Reconciler takes over the unmount of V on `node` when nobody live holds or performs there. */
   claimUnmount(ref: HolderRef, ttlMs: number): Promise<ClaimUnmountResult>;
@@ -160,7 +161,13 @@ export interface RefcountStore {
    * claimed (its epoch outlives the holders); `list` shows those with a holder or a node state
    * other than absent. */
   inspect(volume: VolumeKey): Promise<VolumeView | undefined>;
+  /** Cluster-wide and on demand only (`dvdi status`): never from a timer, since its cost grows
+   * with the cluster. The Redis store reads it in pages. */
   list(): Promise<VolumeView[]>;
+  /** The volumes in which `node` has a presence (a holder entry, live or expired, or a node
+   * state other than absent): what the node's own timers (its sweep, renewals) need, at a cost
+   * of O(that node's volumes) whatever the size of the cluster. */
+  listNode(node: string): Promise<VolumeView[]>;
   /** True when the backend answers now (Redis PING; the embedded store: its file is usable). */
   ping(): Promise<boolean>;
   close(): Promise<void>;

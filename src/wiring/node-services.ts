@@ -122,6 +122,7 @@ export async function createStore(config: Config, realRoot: string, logger: Logg
       ...(config.redisUrl === undefined ? {} : { url: config.redisUrl }),
       ...(config.redisSentinels.length > 0 ? { sentinels: config.redisSentinels } : {}),
       ...(config.redisSentinelName === undefined ? {} : { sentinelName: config.redisSentinelName }),
+      ...(config.redisClusterNodes.length > 0 ? { clusterNodes: config.redisClusterNodes } : {}),
       prefix: config.redisPrefix,
       logger: logger.child({ module: 'store' }),
     });

@@ -10,13 +10,11 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { startNodeRig, type DvdiChild, type NodeRig, type JournalLine } from '../helpers/node-rig.js';
 import { makeTempDir } from '../helpers/mount-root.js';
 import { runDvdi, startDvdi } from '../helpers/cli.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
-import { createRedisRefcountStore, type RedisRefcountStore } from '../../src/refcount/redis-refcount-store.js';
-import { silentLogger } from '../../src/common/logger.js';
+import type { RedisRefcountStore } from '../../src/refcount/redis-refcount-store.js';
+import { startChaosRedis, type ChaosRedis, type ChaosTopology } from './chaos-redis.js';
 import { readMountInfo } from '../../src/common/mountinfo.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { summarizeWork, type ChaosWork } from './work-done.js';
@@ -54,6 +52,8 @@ interface TrackedSidecar extends SidecarLife {
   exitCode?: number | null;
   signal?: NodeJS.Signals | null;
   paused: boolean;
+  /** Started with DVDI_VOLUME_PREEMPT=true. */
+  preempt: boolean;
 }
 
 interface SimNode {
@@ -102,7 +102,6 @@ export class ChaosCluster {
   private readonly background = new Set<Promise<unknown>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private observer?: RedisRefcountStore;
-  private raw?: Redis;
   private polling = false;
   private redisBusy: Promise<void> = Promise.resolve();
   private pollLoop?: Promise<void>;
@@ -113,27 +112,22 @@ export class ChaosCluster {
     readonly prefix: string,
     readonly driver: string,
     readonly sharedDriver: string,
-    readonly redis: RedisServer,
-    readonly aofDir: string,
+    readonly redis: ChaosRedis,
     readonly pool: string,
     private readonly base: string,
   ) {}
 
-  static async start(seed: number): Promise<ChaosCluster> {
+  static async start(seed: number, topology: ChaosTopology = 'standalone'): Promise<ChaosCluster> {
     const tag = randomBytes(3).toString('hex');
     const base = await makeTempDir(`chaos-${seed}`);
-    const aofDir = join(base, 'redis');
     const pool = join(base, 'pool');
-    await mkdir(aofDir);
     await mkdir(pool);
-    const redis = await startRedisServer({ extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', aofDir] });
-    const cluster = new ChaosCluster(seed, `chaos${seed}x${tag}`, `cpool${tag}`, `cshared${tag}`, redis, aofDir, pool, base);
+    const redis = await startChaosRedis(topology, base);
+    const cluster = new ChaosCluster(seed, `chaos${seed}x${tag}`, `cpool${tag}`, `cshared${tag}`, redis, pool, base);
     live.add(cluster);
     try {
       for (const name of NODES) cluster.nodes.push(await cluster.startNode(name));
-      cluster.observer = createRedisRefcountStore({ url: redis.url, prefix: cluster.prefix, logger: silentLogger(), commandTimeoutMs: 1000 });
-      cluster.raw = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: false, retryStrategy: () => 200 });
-      cluster.raw.on('error', () => undefined);
+      cluster.observer = redis.observer(cluster.prefix);
       cluster.startPolling();
     } catch (error) {
       await cluster.teardown();
@@ -143,7 +137,7 @@ export class ChaosCluster {
   }
 
   private async startNode(name: string): Promise<SimNode> {
-    const proxy = await startTcpProxy(this.redis.port);
+    const proxy = await startTcpProxy(this.redis.proxyTarget);
     const rig = await startNodeRig({
       node: name,
       driver: this.driver,
@@ -151,7 +145,7 @@ export class ChaosCluster {
       pool: this.pool,
       faults: true,
       env: {
-        DVDI_REDIS_URL: proxy.url,
+        ...this.redis.env(proxy.url),
         DVDI_REDIS_PREFIX: this.prefix,
         DVDI_LEASE_TTL_MS: String(TIMINGS.leaseTtlMs),
         DVDI_RECONCILE_CRON: '* * * * * *',
@@ -203,14 +197,7 @@ export class ChaosCluster {
   }
 
   async keyTtls(): Promise<Array<{ key: string; pttl: number }>> {
-    const out: Array<{ key: string; pttl: number }> = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.raw!.scan(cursor, 'MATCH', `${this.prefix}:*`, 'COUNT', 100);
-      cursor = next;
-      for (const key of keys) out.push({ key, pttl: await this.raw!.pttl(key) });
-    } while (cursor !== '0');
-    return out;
+    return this.redis.keyTtls(`${this.prefix}:*`);
   }
 
   journals(): { pool: RecordedJournalLine[]; all: RecordedJournalLine[] } {
@@ -288,7 +275,7 @@ export class ChaosCluster {
     void guarded.finally(() => this.background.delete(guarded));
   }
 
-  startSidecar(index: number, nodeName: string, volume: string): void {
+  startSidecar(index: number, nodeName: string, volume: string, preempt = false): void {
     const node = this.node(nodeName);
     const shared = (SHARED_VOLUMES as readonly string[]).includes(volume);
     const task = `t${index}-${nodeName}-${volume}`;
@@ -297,8 +284,9 @@ export class ChaosCluster {
       DVDI_TASK_ID: task,
       DVDI_VOLUME_NAME: volume,
       ...(shared ? { DVDI_VOLUME_DRIVER: this.sharedDriver, DVDI_VOLUME_ACCESS: 'shared' } : { DVDI_VOLUME_OPTS: 'size=0.05' }),
+      ...(preempt ? { DVDI_VOLUME_PREEMPT: 'true' } : {}),
     });
-    const record: TrackedSidecar = { index, task, node: nodeName, volume, driver: shared ? this.sharedDriver : this.driver, startedAt: Date.now(), child, paused: false };
+    const record: TrackedSidecar = { index, task, node: nodeName, volume, driver: shared ? this.sharedDriver : this.driver, startedAt: Date.now(), child, paused: false, preempt };
     this.sidecars[index] = record;
     child.stderr?.on('data', (chunk: Buffer) => {
       if (record.readyAt === undefined && chunk.toString().includes('"msg":"ready"')) {
@@ -331,7 +319,8 @@ export class ChaosCluster {
   async execute(op: ChaosOp): Promise<void> {
     switch (op.op) {
       case 'start':
-        this.startSidecar(op.sidecar, op.node, op.volume);
+        if (op.preempt) this.count('preempting start');
+        this.startSidecar(op.sidecar, op.node, op.volume, op.preempt === true);
         return;
       case 'stop':
         this.signal(op.sidecar, 'SIGTERM');
@@ -356,17 +345,10 @@ export class ChaosCluster {
         // The restart runs in the background (later operations meet a Redis that is down);
         // a second restart first waits for the one in progress.
         await this.redisBusy;
-        this.count(op.persistent ? 'redis kill -9 + restart (AOF)' : 'redis kill -9 + restart empty');
-        await this.redis.kill9();
-        if (!op.persistent) {
-          await rm(this.aofDir, { recursive: true, force: true });
-          await mkdir(this.aofDir);
-        }
-        this.redisBusy = (async () => {
-          await sleep(op.downMs);
-          await this.redis.restart();
-          if (!op.persistent) this.dataLosses.push(Date.now());
-        })().catch(() => undefined);
+        const fault = await this.redis.fault({ persistent: op.persistent, downMs: op.downMs });
+        this.count(fault.label);
+        this.dataLosses.push(...fault.lossAt);
+        this.redisBusy = fault.recovered.then((losses) => void this.dataLosses.push(...losses)).catch(() => undefined);
         this.track(this.redisBusy);
         return;
       }
@@ -446,7 +428,7 @@ export class ChaosCluster {
         record.paused = false;
       }
     }
-    if (!this.redis.running()) await this.redis.restart();
+    await this.redis.heal();
   }
 
   alive(): TrackedSidecar[] {
@@ -533,8 +515,11 @@ export class ChaosCluster {
     const { pool, all } = this.journals();
     const fallbackStart = (node: string, time: number): number =>
       Math.max(0, ...this.pluginCrashes.filter((c) => c.node === node && c.plugin === 'pool' && c.at <= time).map((c) => c.at));
+    // A Mount of V on N is a preempting attach when a preempting sidecar of N for V was running.
+    const preempting = (node: string, volume: string, time: number): boolean =>
+      this.sidecars.some((s) => s !== undefined && s.preempt && s.node === node && s.volume === volume && s.startedAt <= time && (s.exitedAt ?? Infinity) >= time);
     return [
-      ...checkExclusiveAttachIntervals(pool, EXCLUSIVE_VOLUMES, fallbackStart),
+      ...checkExclusiveAttachIntervals(pool, EXCLUSIVE_VOLUMES, fallbackStart, preempting),
       ...checkNoUnmountUnderLiveLease(all, this.snapshots, this.sidecars.filter((s) => s !== undefined), this.dataLosses),
     ];
   }
@@ -598,8 +583,8 @@ export class ChaosCluster {
       await Promise.all(this.nodes.map((n) => n.rig.stop().catch(() => undefined)));
       await Promise.all(this.nodes.map((n) => n.proxy.close()));
       await this.observer?.close().catch(() => undefined);
-      this.raw?.disconnect();
-      await this.redis.kill9();
+      this.redis.close();
+      await this.redis.killAll();
       await rm(this.base, { recursive: true, force: true });
       live.delete(this);
     })();
@@ -623,14 +608,21 @@ export interface RunOptions {
   gapMs?: number;
   log?: (line: string) => void;
   skip?: ReadonlySet<FaultKind>;
+  /** The Redis set-up (default one redis-server behind per-node fault proxies). Sentinel and
+   * Cluster clients find their servers themselves, so proxy faults are left out there. */
+  topology?: ChaosTopology;
+  /** Share of exclusive-volume starts that preempt (planChaos preemptShare); unset = none. */
+  preemptShare?: number;
 }
 
 /** Play one seed's plan on a fresh cluster and check every invariant. */
 export async function runChaos(options: RunOptions): Promise<ChaosResult> {
   const started = Date.now();
-  const plan = planChaos({ seed: options.seed, ops: options.ops, leaseTtlMs: TIMINGS.leaseTtlMs, ...(options.skip ? { skip: options.skip } : {}) });
-  const trace: string[] = [];
-  const cluster = await ChaosCluster.start(options.seed);
+  const topology = options.topology ?? 'standalone';
+  const skip = new Set<FaultKind>([...(options.skip ?? []), ...(topology === 'standalone' ? [] : (['proxy'] as const))]);
+  const plan = planChaos({ seed: options.seed, ops: options.ops, leaseTtlMs: TIMINGS.leaseTtlMs, skip, ...(options.preemptShare === undefined ? {} : { preemptShare: options.preemptShare }) });
+  const trace: string[] = [`topology: ${topology}${options.preemptShare === undefined ? '' : `, preempt share ${options.preemptShare}`}`];
+  const cluster = await ChaosCluster.start(options.seed, topology);
   try {
     for (const [i, op] of plan.entries()) {
       const line = `${String(i).padStart(3)} +${String(Date.now() - started).padStart(6)}ms ${describeOp(op)}`;

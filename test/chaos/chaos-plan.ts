@@ -18,7 +18,7 @@ export type PluginFault = { delayMs: number } | { error: string } | { hang: true
 export type ProxyFault = { kind: 'delay'; ms: number } | { kind: 'blackhole' } | { kind: 'reset' };
 
 export type ChaosOp =
-  | { op: 'start'; sidecar: number; node: string; volume: string }
+  | { op: 'start'; sidecar: number; node: string; volume: string; preempt?: true }
   | { op: 'stop'; sidecar: number }
   | { op: 'kill9'; sidecar: number }
   | { op: 'pause'; sidecar: number; ms: number }
@@ -39,6 +39,9 @@ export interface PlanOptions {
   /** Fault kinds to leave out (for bisecting a failure): each is replaced in place by a sleep
    * (an empty Redis restart by one with its AOF), so the rest of the plan stays the same. */
   skip?: ReadonlySet<FaultKind>;
+  /** Share (0..1) of exclusive-volume starts that preempt (DVDI_VOLUME_PREEMPT=true). Unset: no
+   * start preempts and the plan is what it always was for the seed (no extra random draws). */
+  preemptShare?: number;
 }
 
 export const FAULT_KINDS = ['sigkill', 'sigstop', 'redis-aof', 'redis-empty', 'plugin-fault', 'plugin-restart', 'proxy', 'reconcile'] as const;
@@ -107,7 +110,9 @@ export function planChaos(options: PlanOptions): ChaosOp[] {
         const sidecar = started++;
         live.push(sidecar);
         startedAt.set(sidecar, ops.length);
-        ops.push({ op: 'start', sidecar, node: pick(NODES), volume: pick(VOLUMES) });
+        const start: ChaosOp = { op: 'start', sidecar, node: pick(NODES), volume: pick(VOLUMES) };
+        if (options.preemptShare !== undefined && (EXCLUSIVE_VOLUMES as readonly string[]).includes(start.volume) && random() < options.preemptShare) start.preempt = true;
+        ops.push(start);
         break;
       }
       case 'stop':
@@ -160,7 +165,7 @@ export function planChaos(options: PlanOptions): ChaosOp[] {
 export function describeOp(op: ChaosOp): string {
   switch (op.op) {
     case 'start':
-      return `start #${op.sidecar} on ${op.node} with ${op.volume}`;
+      return `start #${op.sidecar} on ${op.node} with ${op.volume}${op.preempt ? ' (preempt)' : ''}`;
     case 'stop':
       return `SIGTERM #${op.sidecar}`;
     case 'kill9':

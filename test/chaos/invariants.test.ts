@@ -125,3 +125,26 @@ test('the plan is a pure function of the seed, and respects its bounds', (t) => 
     t.true(live <= 8);
   }
 });
+
+test('single attach with preemption: a preempting attach ends the others\' attachment; a plain one does not', (t) => {
+  // A attached; B attaches with preempt at 200; A's sidecar unmounts its local mount at 300.
+  const journal = [line(0, 'node-1', 'Mount'), line(200, 'node-2', 'Mount'), line(300, 'node-1', 'Unmount'), line(500, 'node-2', 'Unmount')];
+  t.is(checkExclusiveAttachIntervals(journal, ['ex1']).length, 1, 'without preemption the overlap 200..300 is a violation');
+  const preemptingB = (node: string, volume: string, time: number): boolean => node === 'node-2' && volume === 'ex1' && time - T0 >= 100 && time - T0 <= 600;
+  t.deepEqual(checkExclusiveAttachIntervals(journal, ['ex1'], undefined, preemptingB), []);
+  t.deepEqual(
+    attachIntervals(journal, 'ex1', undefined, preemptingB).map((i) => [i.node, i.from - T0, i.to - T0]),
+    [
+      ['node-1', 0, 200],
+      ['node-2', 200, 500],
+    ],
+  );
+  // A third node attaching without preempt while B holds it is still caught.
+  const third = [...journal.slice(0, 2), line(250, 'node-3', 'Mount'), line(260, 'node-3', 'Unmount'), ...journal.slice(2)];
+  t.is(checkExclusiveAttachIntervals(third, ['ex1'], undefined, preemptingB).length, 1);
+});
+
+test('lease keys: a Cluster slot marker <prefix>:{tag}:alive is exempt like the single marker', (t) => {
+  t.deepEqual(checkLeaseKeysExpire([{ key: 'p:{123}:alive', pttl: -1 }, { key: 'p:alive', pttl: -1 }], 'p'), []);
+  t.is(checkLeaseKeysExpire([{ key: 'p:{d/v}:vol', pttl: -1 }], 'p').length, 1);
+});

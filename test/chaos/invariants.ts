@@ -60,15 +60,31 @@ export function attachIntervals(
   journal: readonly RecordedJournalLine[],
   volume: string,
   fallbackStart: (node: string, time: number) => number = () => 0,
+  preempting: (node: string, volume: string, time: number) => boolean = () => false,
 ): AttachInterval[] {
   const out: AttachInterval[] = [];
   const open = new Map<string, number>();
+  // A preempting attach takes the volume from every other node at that moment (the pool moves
+  // the attachment, as EBS force-detaches): their intervals end there, and their own later
+  // Unmount only tidies the local mount of an attachment they no longer have.
+  const takenOver = new Set<string>();
   const lines = journal.filter((l) => l.volume === volume && l.result === 'ok' && l.changed === true).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
   for (const line of lines) {
     const node = line.node ?? '?';
     const time = Date.parse(line.time);
     if (line.op === 'Mount') {
+      if (preempting(node, volume, time)) {
+        for (const [other, from] of [...open]) {
+          if (other === node) continue;
+          out.push({ node: other, from, to: time });
+          open.delete(other);
+          takenOver.add(other);
+        }
+      }
       if (!open.has(node)) open.set(node, time);
+      takenOver.delete(node);
+    } else if (takenOver.has(node) && !open.has(node)) {
+      takenOver.delete(node);
     } else {
       out.push({ node, from: open.get(node) ?? fallbackStart(node, time), to: time });
       open.delete(node);
@@ -78,15 +94,17 @@ export function attachIntervals(
   return out;
 }
 
-/** Invariant 1. Chaos runs never preempt, so no overlap is allowed at all. */
+/** Invariant 1. No overlap of two nodes' attachments; a preempting attach (only in runs that
+ * preempt) ends the others' attachments at that moment. */
 export function checkExclusiveAttachIntervals(
   journal: readonly RecordedJournalLine[],
   exclusiveVolumes: readonly string[],
   fallbackStart?: (node: string, time: number) => number,
+  preempting?: (node: string, volume: string, time: number) => boolean,
 ): Violation[] {
   const violations: Violation[] = [];
   for (const volume of exclusiveVolumes) {
-    const intervals = attachIntervals(journal, volume, fallbackStart);
+    const intervals = attachIntervals(journal, volume, fallbackStart, preempting);
     for (let i = 0; i < intervals.length; i++) {
       for (let j = i + 1; j < intervals.length; j++) {
         const a = intervals[i]!;
@@ -223,8 +241,10 @@ export function checkNoOrphans(volumes: readonly VolumeView[], mounts: readonly 
 /** Invariant 4: every key under the prefix expires, except the documented index and marker. */
 export function checkLeaseKeysExpire(keys: ReadonlyArray<{ key: string; pttl: number }>, prefix: string): Violation[] {
   const exempt = new Set([`${prefix}:volumes`, `${prefix}:alive`]);
+  // On Redis Cluster the liveness marker exists once per hash slot: <prefix>:{<tag>}:alive.
+  const slotMarker = (key: string): boolean => key.startsWith(`${prefix}:{`) && key.endsWith('}:alive');
   return keys
-    .filter((k) => !exempt.has(k.key) && k.pttl !== -2 && k.pttl <= 0)
+    .filter((k) => !exempt.has(k.key) && !slotMarker(k.key) && k.pttl !== -2 && k.pttl <= 0)
     .map((k) => ({ invariant: NO_IMMORTAL_KEYS, message: `key ${k.key} has PTTL ${k.pttl}` }));
 }
 

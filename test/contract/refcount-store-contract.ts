@@ -501,6 +501,51 @@ export function runStoreContract(test: TestFn, name: string, makeStore: StoreFac
     t.like(await c.store.acquire(c.req('B', 'b2', { mode: 'shared', vol: other })), { kind: 'mount' });
   });
 
+  // ---------------------------------------------------------------- per-node view
+
+  const namesOn = async (c: Ctx, node: string): Promise<string[]> => (await c.store.listNode(node)).map((v) => `${v.driver}/${v.name}`).sort();
+
+  it('listNode(node) shows exactly the volumes in which the node has a holder or a state, through the whole life cycle', async (t, c) => {
+    const other = { driver: c.vol.driver, name: `${c.vol.name}-b` };
+    const id = `${c.vol.driver}/${c.vol.name}`;
+    t.deepEqual(await namesOn(c, 'A'), []);
+    t.like(await c.store.acquire(c.req('A', 't1')), { kind: 'mount' });
+    t.like(await c.store.acquire(c.req('B', 'b1', { vol: other })), { kind: 'mount' });
+    t.deepEqual(await namesOn(c, 'A'), [id], 'mounting: listed for its node');
+    t.deepEqual(await namesOn(c, 'B'), [`${other.driver}/${other.name}`], 'and not for another node');
+    t.deepEqual(await namesOn(c, 'C'), []);
+    t.like(await c.store.markMounted(c.ref('A', 't1'), '/mnt/A'), { kind: 'ok' });
+    const [view] = await c.store.listNode('A');
+    t.like(view, { mode: 'exclusive', holders: [{ token: 't1', node: 'A' }], nodes: [{ node: 'A', state: 'mounted', mountpoint: '/mnt/A' }] });
+    t.like(await c.store.release(c.ref('A', 't1')), { kind: 'unmount' });
+    t.deepEqual(await namesOn(c, 'A'), [id], 'unmounting: still listed');
+    t.like(await c.store.markUnmounted(c.ref('A', 't1')), { kind: 'ok' });
+    t.deepEqual(await namesOn(c, 'A'), [], 'absent and no holder: no longer listed');
+    t.deepEqual(await c.store.reap('A'), [], 'a reap of the pruned volume finds nothing');
+    t.deepEqual(await namesOn(c, 'A'), []);
+  });
+
+  it('listNode keeps an orphaned node state (holder expired and reaped) until it is unmounted', async (t, c) => {
+    await c.mounted('A', 't1', { ttlMs: c.short * 10 });
+    await c.letExpire(c.ref('A', 't1'));
+    t.deepEqual((await c.store.reap('A')).filter((v) => v.name === c.vol.name), [c.vol]);
+    const [view] = await c.store.listNode('A');
+    t.like(view, { name: c.vol.name, holders: [], nodes: [{ node: 'A', state: 'mounted' }] });
+    t.like(await c.store.claimUnmount(c.ref('A', 'rec'), LONG), { kind: 'unmount' });
+    t.like(await c.store.markUnmounted(c.ref('A', 'rec')), { kind: 'ok' });
+    t.deepEqual(await namesOn(c, 'A'), []);
+  });
+
+  it('reap and listNode of one node are not confused by many volumes of other nodes', async (t, c) => {
+    const mine = { driver: c.vol.driver, name: `${c.vol.name}-mine` };
+    for (let i = 0; i < 20; i++) t.like(await c.store.acquire(c.req(`N${i}`, `n${i}`, { vol: { driver: c.vol.driver, name: `${c.vol.name}-${i}` } })), { kind: 'mount' });
+    t.like(await c.store.acquire(c.req('A', 'a1', { vol: mine, ttlMs: c.short * 10 })), { kind: 'mount' });
+    t.deepEqual(await namesOn(c, 'A'), [`${mine.driver}/${mine.name}`]);
+    await c.letExpire(c.ref('A', 'a1', mine));
+    t.deepEqual(await c.store.reap('A'), [mine], 'only the node\'s own orphan');
+    t.is((await c.store.list()).filter((v) => v.driver === c.vol.driver).length, 21, 'the cluster-wide view still has them all');
+  });
+
   // ---------------------------------------------------------------- plumbing
 
   it('ping answers, list shows volumes in use, and close ends the store', async (t, c) => {

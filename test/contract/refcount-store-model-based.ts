@@ -209,6 +209,11 @@ export class ReferenceModel {
   }
 
   /** The parts of inspect() the model predicts (lease lengths are checked separately). */
+  /** The node has a holder or a node state (what listNode(node) must show). */
+  present(node: string): boolean {
+    return this.on(node).length > 0 || this.nodes.has(node);
+  }
+
   expectedView(): unknown {
     return {
       mode: this.mode ?? null,
@@ -273,6 +278,11 @@ async function checkView(m: ReferenceModel, r: Real, after: string): Promise<voi
   }
   if (view === undefined) throw new Error(`inspect after ${after}: no record, model has one\n  ${r.trace.join('\n  ')}`);
   same(actualView(view), m.expectedView(), `inspect after ${after}`, r.trace);
+  // The per-node view: the volume is listed for exactly the nodes with a holder or a state.
+  for (const node of NODES) {
+    const listed = (await r.store.listNode(node)).some((v) => v.driver === r.vol.driver && v.name === r.vol.name);
+    same(listed, m.present(node), `listNode(${node}) after ${after}`, r.trace);
+  }
   const expired = view.holders.filter((h) => h.expiresInMs <= 0 || h.expiresInMs > LONG);
   same(expired, [], `lease lengths after ${after}`, r.trace);
 }

@@ -216,3 +216,125 @@ export async function startSentinelTopology(masterName = 'dvdi-test'): Promise<S
     },
   };
 }
+
+export interface ClusterTopology {
+  /** The six servers (3 masters + 3 replicas at creation; roles change on failover). */
+  servers: RedisServer[];
+  /** Seed nodes for DVDI_REDIS_CLUSTER_NODES / the Cluster client. */
+  seeds: { host: string; port: number }[];
+  /** `host:port,…` of every node. */
+  seedList: string;
+  /** The server that is now master of `slot` (asked from a live node's CLUSTER SLOTS). */
+  masterOf(slot: number): Promise<RedisServer>;
+  /** Current masters (from CLUSTER NODES of a live node). */
+  masters(): Promise<RedisServer[]>;
+  /** Resolves once every live node reports cluster_state:ok and every slot has a live master. */
+  waitOk(timeoutMs?: number): Promise<void>;
+  stopAll(): Promise<void>;
+}
+
+/** One command to one node over redis-cli (no client library: the helper must not trust the code under test). */
+export async function redisCli(port: number, args: string[], timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`redis-cli -p ${port} ${args.join(' ')} exited ${String(code)}: ${err || out}`));
+    });
+  });
+}
+
+/**
+ * A real Redis Cluster on loopback: 6 `redis-server --cluster-enabled yes` (own dirs, own free
+ * client and bus ports, node timeout 2 s, no persistence), joined with
+ * `redis-cli --cluster create … --cluster-replicas 1`: 3 masters + 3 replicas. Every process is
+ * tracked like the others (stopAllRedis kills them by PID).
+ */
+export async function startRedisCluster(): Promise<ClusterTopology> {
+  const servers: RedisServer[] = [];
+  for (let i = 0; i < 6; i++) {
+    const busPort = await freePort();
+    servers.push(
+      await startRedisServer({
+        extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-port', String(busPort), '--cluster-replica-validity-factor', '0'],
+      }),
+    );
+  }
+  const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
+  await redisCli(servers[0]!.port, ['--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes'], 60_000);
+  const byPort = new Map(servers.map((s) => [s.port, s]));
+  const live = (): RedisServer[] => servers.filter((s) => s.running());
+  const topology: ClusterTopology = {
+    servers,
+    seeds: servers.map((s) => ({ host: '127.0.0.1', port: s.port })),
+    seedList: addresses.join(','),
+    async masters() {
+      for (const s of live()) {
+        try {
+          const lines = (await redisCli(s.port, ['CLUSTER', 'NODES'])).split('\n');
+          // A master that serves slots (a node just promoted or added without slots is not one yet).
+          return lines
+            .filter((l) => (l.split(' ')[2] ?? '').split(',').includes('master') && !(l.split(' ')[2] ?? '').includes('fail') && l.trim().split(' ').length > 8)
+            .map((l) => byPort.get(Number(/:(\d+)@/.exec(l)?.[1])))
+            .filter((x): x is RedisServer => x !== undefined && x.running());
+        } catch {
+          // try the next node
+        }
+      }
+      throw new Error('no live cluster node answered CLUSTER NODES');
+    },
+    async masterOf(slot) {
+      for (const s of live()) {
+        try {
+          const nodes = (await redisCli(s.port, ['CLUSTER', 'NODES'])).split('\n');
+          for (const line of nodes) {
+            const fields = line.split(' ');
+            if (!(fields[2] ?? '').includes('master') || (fields[2] ?? '').includes('fail')) continue;
+            for (const range of fields.slice(8)) {
+              const [from, to] = range.split('-').map(Number);
+              if (from !== undefined && slot >= from && slot <= (to ?? from)) {
+                const server = byPort.get(Number(/:(\d+)@/.exec(line)?.[1]));
+                if (server) return server;
+              }
+            }
+          }
+        } catch {
+          // try the next node
+        }
+      }
+      throw new Error(`no live master for slot ${slot}`);
+    },
+    async waitOk(timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        let ok = true;
+        for (const s of live()) {
+          const info = await redisCli(s.port, ['CLUSTER', 'INFO']).catch(() => '');
+          if (!info.includes('cluster_state:ok')) ok = false;
+          // Every live node also sees every live replica as a replica (right after create, the
+          // replicas show as slot-less masters for a moment).
+          const nodes = await redisCli(s.port, ['CLUSTER', 'NODES']).catch(() => '');
+          const lines = nodes.split('\n').filter((l) => l.trim() !== '' && !l.includes('fail'));
+          const replicas = lines.filter((l) => (l.split(' ')[2] ?? '').includes('slave')).length;
+          const masters = lines.filter((l) => (l.split(' ')[2] ?? '').includes('master') && l.trim().split(' ').length > 8).length;
+          if (masters + replicas !== lines.length) ok = false;
+        }
+        if (ok) return;
+        if (Date.now() > deadline) throw new Error('the cluster did not reach cluster_state:ok');
+        await sleep(200);
+      }
+    },
+    async stopAll() {
+      await Promise.all(servers.map((s) => s.kill9()));
+    },
+  };
+  await topology.waitOk(30_000);
+  return topology;
+}

@@ -23,7 +23,8 @@
                                a "mount" that revoked other nodes' holders lists them in `preempted`
     -1  ttl outside 1..MAX_TTL_MS
     -2  acquire with the token of an unmounter
-    -3  the stored record is not JSON this code wrote
+    -3  the stored record is not a record this code wrote (includes/record-shape.lua)
+    -4  ARGV[11] is not a reclaim this code sends
 ]]
 --- @include "clock"
 --- @include "volume-record"
@@ -37,6 +38,7 @@ local grace = tonumber(ARGV[9])
 local storeAge = tonumber(ARGV[10])
 local reclaim = nil
 if ARGV[11] ~= '' then reclaim = cjson.decode(ARGV[11]) end
+if reclaim ~= nil and (type(reclaim) ~= 'table' or not isText(reclaim.mountpoint) or not isText(reclaim.mountId)) then return ERR_BAD_RECLAIM end
 if not validTtl(ttl) then return ERR_BAD_TTL end
 
 local now = nowMs()
@@ -49,7 +51,7 @@ local function unchanged(result)
   return { cjson.encode(result), 0 }
 end
 
-if reclaim and type(reclaim.epoch) == 'number' and reclaim.epoch > v.epoch then
+if reclaim and isCount(reclaim.epoch) and reclaim.epoch > v.epoch then
   -- A re-registration after data loss carries the epoch the holder last saw: the fencing token
   -- never goes back, and the holder's own epoch stays valid (this is no grant elsewhere).
   v.epoch = reclaim.epoch

@@ -10,7 +10,7 @@
   Output:
     resultJson  a ClaimUnmountResult: {"kind":"unmount",state,mountpoint?,mountId?} | {"kind":"busy"} | {"kind":"absent"}
     -1          ttl outside 1..MAX_TTL_MS
-    -3          the stored record is not JSON this code wrote
+    -3          the stored record is not a record this code wrote (includes/record-shape.lua)
 ]]
 --- @include "clock"
 --- @include "volume-record"

@@ -7,7 +7,11 @@
 
   Output:
     { recordJson | nil, nowMs }
+    -3  the stored record is not a record this code wrote (record-shape.lua)
 ]]
 --- @include "clock"
+--- @include "volume-record"
 
+local v = loadVolume(KEYS[1])
+if v == false then return ERR_BAD_RECORD end
 return { redis.call('GET', KEYS[1]), nowMs() }

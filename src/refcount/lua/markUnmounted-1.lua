@@ -9,7 +9,7 @@
 
   Output:
     resultJson  a MarkResult: {"kind":"ok"} | {"kind":"lost"} | {"kind":"not-performer",state,performer?}
-    -3          the stored record is not JSON this code wrote
+    -3          the stored record is not a record this code wrote (includes/record-shape.lua)
 ]]
 --- @include "clock"
 --- @include "volume-record"

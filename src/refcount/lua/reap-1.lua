@@ -8,8 +8,10 @@
   Output:
     1   the node's state of V is not absent and has no live holder (an orphan to claim)
     0   otherwise
-    2   the record is gone (expired idle, or lost): the caller drops it from the volume index
-    -3  the stored record is not JSON this code wrote
+    2   the record is gone (expired idle, or lost)
+    3   the record has no presence of the node (no holder entry, no state other than absent)
+        2 and 3: the caller may drop the volume from the node's index (pruneNodeIndex)
+    -3  the stored record is not a record this code wrote (includes/record-shape.lua)
 ]]
 --- @include "clock"
 --- @include "volume-record"
@@ -32,4 +34,5 @@ tidy(v)
 if #expired > 0 then saveVolume(key, v, now) end
 local rec = nodeRecord(v, node)
 if rec and rec.state ~= 'absent' and liveCountOn(v, node, now) == 0 then return 1 end
+if not hasHolderOn(v, node) and not (rec and rec.state ~= 'absent') then return 3 end
 return 0

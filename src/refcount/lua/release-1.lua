@@ -9,7 +9,7 @@
 
   Output:
     resultJson  a ReleaseResult: {"kind":"unmount",mountpoint?,mountId?} | {"kind":"released"} | {"kind":"unknown"}
-    -3          the stored record is not JSON this code wrote
+    -3          the stored record is not a record this code wrote (includes/record-shape.lua)
 ]]
 --- @include "clock"
 --- @include "volume-record"

@@ -28,7 +28,7 @@ test('rediss:// with an ACL user from the URL: the store works; a wrong password
   const admin = new Redis(server.url);
   t.teardown(() => admin.disconnect());
   // A least-privilege user: the store's keys only, and only the commands the store documents.
-  await admin.call('ACL', 'SETUSER', 'dvdi', 'on', '>s3cret', 'resetkeys', '~tlsacl:*', '-@all', ...['evalsha', 'eval', 'get', 'set', 'time', 'sadd', 'srem', 'smembers', 'exists', 'ping', 'info', 'quit'].map((c) => `+${c}`));
+  await admin.call('ACL', 'SETUSER', 'dvdi', 'on', '>s3cret', 'resetkeys', '~tlsacl:*', '-@all', ...['evalsha', 'eval', 'get', 'set', 'time', 'sadd', 'srem', 'sscan', 'zscan', 'zadd', 'zscore', 'zrem', 'pexpire', 'exists', 'ping', 'info', 'quit'].map((c) => `+${c}`));
   await admin.set('tlsacl:alive', '0');
   const ca = await readFile(cert);
 
@@ -38,6 +38,11 @@ test('rediss:// with an ACL user from the URL: the store works; a wrong password
   t.true(await store.ping());
   const ref = { driver: 'drv', name: 'v1', node: 'A', token: 'a1' };
   t.like(await store.acquire({ ...ref, task: 't', mode: 'exclusive', preempt: false, ttlMs: 30_000 }), { kind: 'mount' });
+  // Every other operation, through the same least-privilege user (the node index, the paged list).
+  t.like(await store.renew(ref, 30_000), { kind: 'ok' });
+  t.deepEqual(await store.reap('A'), []);
+  t.deepEqual((await store.listNode('A')).map((v) => v.name), ['v1']);
+  t.deepEqual((await store.list()).map((v) => v.name), ['v1']);
   t.is(await admin.call('ACL', 'WHOAMI'), 'default');
   t.true((await admin.exists('tlsacl:{drv/v1}:vol')) === 1, 'written under the prefix the ACL allows');
 

@@ -7,6 +7,7 @@ const CONTRACT_SETTINGS: Record<string, string | undefined> = {
   DVDI_REDIS_URL: undefined,
   DVDI_REDIS_SENTINELS: undefined,
   DVDI_REDIS_SENTINEL_NAME: undefined,
+  DVDI_REDIS_CLUSTER_NODES: undefined,
   DVDI_REDIS_PREFIX: 'dvdi',
   DVDI_HTTP_ADDR: '0.0.0.0:9650',
   DVDI_READY_FILE: undefined,

@@ -32,6 +32,7 @@ test('defaults are exactly those of docs/contract.md', (t) => {
     redisUrl: undefined,
     redisSentinels: [],
     redisSentinelName: undefined,
+    redisClusterNodes: [],
     redisPrefix: 'dvdi',
     httpAddr: { host: '0.0.0.0', port: 9650 },
     httpEndpoints: 'all',
@@ -237,4 +238,15 @@ test('the process environment is never read: only the env handed in', (t) => {
   } finally {
     delete process.env.DVDI_LOG_LEVEL;
   }
+});
+
+test('DVDI_REDIS_CLUSTER_NODES: seeds select the redis backend; not with sentinels, not with a database other than 0', (t) => {
+  const config = loadSidecarConfig({ DVDI_REDIS_CLUSTER_NODES: 'r1:7000, r2:7001', DVDI_REDIS_URL: 'rediss://u:p@ignored/0' }, HOST);
+  t.is(config.storeBackend, 'redis');
+  t.deepEqual(config.redisClusterNodes, [{ host: 'r1', port: 7000 }, { host: 'r2', port: 7001 }]);
+  const both = configError({ DVDI_REDIS_CLUSTER_NODES: 'r1:7000', DVDI_REDIS_SENTINELS: 's:1', DVDI_REDIS_SENTINEL_NAME: 'm' });
+  t.true(both.problems.some((p) => p.variable === 'DVDI_REDIS_CLUSTER_NODES' && /both set/.test(p.message)));
+  const db = configError({ DVDI_REDIS_CLUSTER_NODES: 'r1:7000', DVDI_REDIS_URL: 'redis://h/3' });
+  t.true(db.problems.some((p) => p.variable === 'DVDI_REDIS_URL' && /only database 0/.test(p.message)));
+  t.true(configError({ DVDI_REDIS_CLUSTER_NODES: 'r1' }).problems.some((p) => p.variable === 'DVDI_REDIS_CLUSTER_NODES'));
 });

@@ -42,11 +42,22 @@ test('the shipped scripts: one per operation, key count from the name, header fi
   const scripts = loadLuaScripts(LUA_DIR);
   t.deepEqual(
     [...scripts.keys()].sort(),
-    ['abortMount', 'acquire', 'claimUnmount', 'ensureMarker', 'inspectVolume', 'markMounted', 'markUnmounted', 'reap', 'release', 'renew'],
+    ['abortMount', 'acquire', 'claimUnmount', 'ensureMarker', 'inspectVolume', 'markMounted', 'markUnmounted', 'pruneNodeIndex', 'reap', 'release', 'renew', 'touchNodeIndex'],
   );
   for (const script of scripts.values()) {
     t.is(script.numberOfKeys, 1, script.name);
     t.regex(script.lua, /^--\[\[[\s\S]*KEYS\[1\][\s\S]*Output:/, `${script.name} opens with its KEYS/ARGV/output comment`);
     t.false(script.lua.includes('@include'), `${script.name} has every include inlined`);
+  }
+});
+
+test('every script that reads a volume record checks its shape (record-shape include) before using it', (t) => {
+  const scripts = loadLuaScripts(LUA_DIR);
+  for (const script of scripts.values()) {
+    if (!script.lua.includes("redis.call('GET', KEYS[1])") && !script.lua.includes('loadVolume(')) continue;
+    if (script.name === 'ensureMarker') continue; // reads the marker, not a record
+    t.true(script.lua.includes('local function recordShapeProblem'), `${script.name} includes record-shape`);
+    t.regex(script.lua, /loadVolume\(/, `${script.name} reads the record through loadVolume`);
+    t.regex(script.lua, /ERR_BAD_RECORD/, `${script.name} answers the bad-record code`);
   }
 });

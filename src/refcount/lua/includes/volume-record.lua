@@ -6,6 +6,8 @@
 -- IDLE_TTL_MS (7 days) from its last write: the epoch, a fencing token, must not go back
 -- while anyone could still care about it, and an orphaned node state must stay findable by
 -- its reconciler. A volume untouched for 7 days starts again at epoch 1.
+--- @include "record-shape"
+
 local IDLE_TTL_MS = 7 * 24 * 3600 * 1000
 local LEASE_GRACE_MS = 60 * 1000
 -- Longest lease accepted (refcount-model.ts MAX_TTL_MS): nothing can be held forever by a typo.
@@ -15,19 +17,19 @@ local MAX_TTL_MS = 24 * 3600 * 1000
 local ERR_BAD_TTL = -1
 local ERR_UNMOUNTER_ACQUIRE = -2
 local ERR_BAD_RECORD = -3
+local ERR_BAD_RECLAIM = -4
 
 local function validTtl(ttl)
   return ttl ~= nil and ttl > 0 and ttl <= MAX_TTL_MS
 end
 
+-- nil: no record; false: a record that fails the shape check (record-shape.lua), which every
+-- caller answers with ERR_BAD_RECORD; else the record. Needs the record-shape include.
 local function loadVolume(key)
   local raw = redis.call('GET', key)
   if not raw then return nil end
   local ok, v = pcall(cjson.decode, raw)
-  if not ok or type(v) ~= 'table' or type(v.epoch) ~= 'number' then return false end
-  -- cjson writes an empty array as {}; both read back as an empty table.
-  if type(v.holders) ~= 'table' then v.holders = {} end
-  if type(v.nodes) ~= 'table' then v.nodes = {} end
+  if not ok or recordShapeProblem(v) ~= nil then return false end
   return v
 end
 
