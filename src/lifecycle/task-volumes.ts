@@ -379,6 +379,13 @@ export class TaskVolumes {
       log.warn({ state: volume.state, why }, 'cannot re-register a holder that is not ready');
       return false;
     }
+    // Decide from the node's mount table, not from memory: while the lease was lapsed this node's
+    // sweep may have taken over and unmounted the volume. A holder without its bind must fence,
+    // not restore a record of a mount that no longer exists.
+    if (!(await this.options.mounter.isMounted(volume.hostPath))) {
+      log.error({ why, hostPath: volume.hostPath }, 'cannot re-register: the bind is gone from the mount table (taken over while the lease was lapsed)');
+      return false;
+    }
     log.warn({ why }, `${why}; re-registering this holder`);
     const result = await this.options.store.acquire({
       ...ref,

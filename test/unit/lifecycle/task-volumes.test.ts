@@ -180,3 +180,20 @@ test('fence after a lost lease: the bind goes and the driver Unmount is sent wit
   t.true(r.events.includes(`Unmount pg ${id}`));
   t.is(r.ledger.entries.size, 0);
 });
+
+test('a lease lapsed in an outage: re-registered while the bind is there, fenced when the sweep took the bind meanwhile', async (t) => {
+  for (const bindTakenOver of [false, true]) {
+    const r = await rig();
+    t.teardown(() => r.close());
+    const store: RefcountStore = Object.create(r.store) as RefcountStore;
+    const volumes = sidecar(r, { store });
+    await volumes.attachAll([request('pg')], never);
+    store.renew = () => Promise.reject(new Error('connection lost'));
+    t.deepEqual((await volumes.renewAll()).lost, []); // the outage: mounts kept
+    r.clock.step(60_000); // the lease lapses meanwhile
+    // This node's sweep took over the unmount while the lease was lapsed: the bind is gone.
+    if (bindTakenOver) r.mounter.binds.clear();
+    store.renew = (ref, ttlMs) => r.store.renew(ref, ttlMs);
+    t.deepEqual((await volumes.renewAll()).lost, bindTakenOver ? ['pg'] : [], `bind taken over: ${bindTakenOver}`);
+  }
+});
