@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real (redis, docker engine, prometheus,
-# busybox for test images, debootstrap for the node base image, filesystem tools), when missing.
+# busybox for test images, debootstrap for the node base image, filesystem tools, rclone + fuse3 for a second real volume plugin), when missing.
 # Not root or no apt-get: prints one line naming what to install and exits 1.
 set -euo pipefail
 declare -A need=(
   [redis-server]=redis-server [redis-sentinel]=redis-sentinel [dockerd]=docker.io
   [prometheus]=prometheus [promtool]=prometheus [busybox]=busybox-static
   [debootstrap]=debootstrap [mkfs.ext4]=e2fsprogs [mkfs.xfs]=xfsprogs [losetup]=mount
-  [ip]=iproute2 [findmnt]=util-linux
+  [ip]=iproute2 [findmnt]=util-linux [rclone]=rclone [fusermount3]=fuse3
 )
 missing=()
 for cmd in "${!need[@]}"; do
