@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DVDCLI, runDvdi } from '../../helpers/cli.js';
 import { rcloneNodesFor } from '../../helpers/rclone-plugin.js';
+import { readMountInfo } from '../../../src/common/mountinfo.js';
 
 const node = rcloneNodesFor(test);
 
@@ -68,4 +69,31 @@ test('dvdcli mount and unmount through rclone', async (t) => {
   t.false(await n.isMounted(path));
   t.false(await n.isMounted(join(n.rclone.baseDir, 'rccli')));
   t.deepEqual(n.ledger(), []);
+});
+
+test('a CSV-quoted option value with commas reaches rclone intact (DVDI_VOLUME_OPTS and dvdcli --volumeopts)', async (t) => {
+  const n = await node();
+  const data = await n.dataDir('quoted');
+  const remote = `:local,case_insensitive=false:${data}`;
+  const sidecar = await n.sidecar({ DVDI_VOLUME_NAME: 'rcquoted', DVDI_VOLUME_OPTS: `"remote=${remote}",vfs_cache_mode=off`, DVDI_TASK_ID: 'quoted-1' });
+  await sidecar.waitReadyz();
+  // rclone names its FUSE mount after the remote it was given, with a connection string's
+  // options replaced by a hash of them (`:local{hash}:DIR`): the options and the path both
+  // arrived, so the comma did not cut the value (cut, it would be `:local` with no path).
+  const fuseSource = async (name: string) => (await readMountInfo()).find((m) => m.mountPoint === join(n.rclone.baseDir, name))?.source;
+  t.regex((await fuseSource('rcquoted')) ?? '', new RegExp(`^:local\\{\\w+\\}:${data}$`));
+  await writeFile(join(n.root, 'rcquoted', 'q.txt'), 'quoted');
+  t.is(await readFile(join(data, 'q.txt'), 'utf8'), 'quoted');
+  t.false(sidecar.child.output.stderr.includes(data), 'the option value is not logged');
+  t.is((await sidecar.stop()).code, 0);
+
+  const cliData = await n.dataDir('quoted-cli');
+  const cliRemote = `:local,case_insensitive=false:${cliData}`;
+  const mounted = await runDvdi(['mount', `--volumedriver=${n.rclone.driver}`, '--volumename=rcquotedcli', `--volumeopts="remote=${cliRemote}"`], n.env, DVDCLI);
+  t.is(mounted.code, 0, mounted.stderr);
+  t.regex((await fuseSource('rcquotedcli')) ?? '', new RegExp(`^:local\\{\\w+\\}:${cliData}$`));
+  await writeFile(join(mounted.stdout.trim(), 'c.txt'), 'cli');
+  t.is(await readFile(join(cliData, 'c.txt'), 'utf8'), 'cli');
+  const unmounted = await runDvdi(['unmount', `--volumedriver=${n.rclone.driver}`, '--volumename=rcquotedcli'], n.env, DVDCLI);
+  t.is(unmounted.code, 0, unmounted.stderr);
 });
