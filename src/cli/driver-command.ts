@@ -1,15 +1,19 @@
 // `dvdi driver check --driver NAME`: probe a volume plugin end to end the way the sidecar will
 // use it — discovery, Plugin.Activate, Capabilities, then Create, Get, Mount, Path, Unmount and
-// Remove on a scratch volume — and print a pass/fail table. Exit 0 when every step passed, 3 when
-// any failed, 2 on usage errors. The scratch volume is unmounted and removed even after a
-// failure (but, as the protocol requires, no Unmount follows a Mount the plugin refused).
+// Remove on a scratch volume — and print a pass/fail table, plus INFO rows for the habits the
+// protocol leaves open (Get's Status while mounted, Path once unmounted, Unmount of an unknown
+// ID), so an operator learns them before production. Exit 0 when every step passed, 3 when any
+// failed, 2 on usage errors. The scratch volume is unmounted and removed even after a failure
+// (but, as the protocol requires, no Unmount follows a refused Mount, and no Remove a refused
+// Create).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import { readMountInfo } from '../common/mountinfo.js';
 import { parseArgs } from 'node:util';
 import { systemClock } from '../common/clock.js';
 import { ExitCode, describeError } from '../common/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../common/logger.js';
-import { DriverBadReplyError, DriverError, DriverTimeoutError, DriverUnreachableError } from '../driver/driver-errors.js';
+import { DriverBadReplyError, DriverError, DriverRefusedError, DriverTimeoutError, DriverUnreachableError } from '../driver/driver-errors.js';
 import { DEFAULT_PLUGIN_DIRS, parsePluginDirs } from '../driver/plugin-discovery.js';
 import { endpointUrl } from '../driver/plugin-endpoint.js';
 import { VolumeDriverClient } from '../driver/volume-driver-client.js';
@@ -18,8 +22,11 @@ export const DRIVER_USAGE = `Usage: dvdi driver check --driver NAME [options]
 
 Probes a Docker volume plugin: discovery, Plugin.Activate, Capabilities, then Create, Get,
 Mount, Path, Unmount and Remove on a scratch volume named dvdi-check-<random>. Prints one
-line per step (step, result, ms, detail). Exit 0 when all pass, 3 when any fails, 2 on usage
-errors. The scratch volume is cleaned up even after a failure.
+line per step (step, result, ms, detail). INFO rows report habits the protocol leaves open
+and dvdi tolerates: whether Mount's path is a mount point or a plain directory, whether Get
+reports Status.Mounts, whether Path answers once unmounted, whether Unmount of an unknown ID
+is refused. Exit 0 when all pass, 3 when any fails, 2 on usage errors. The scratch volume is
+cleaned up even after a failure (no Remove after a refused Create).
 
 Options:
   --driver NAME            plugin name (as in DVDI_VOLUME_DRIVER)
@@ -32,7 +39,8 @@ Options:
   --log-level LEVEL        stderr log level (default warn)
   -h, --help               this text`;
 
-type StepOutcome = 'PASS' | 'FAIL' | 'SKIP';
+/** INFO: a habit of the plugin, reported but never a failure. */
+type StepOutcome = 'PASS' | 'FAIL' | 'SKIP' | 'INFO';
 interface StepRow {
   step: string;
   result: StepOutcome;
@@ -180,10 +188,12 @@ async function check(settings: {
 
   const createAttempted = !failedAlready;
   const keys = Object.keys(settings.opts);
-  await step('Create', async () => {
+  const created = await step('Create', async () => {
     await client.create(volume, keys.length === 0 ? undefined : settings.opts);
     return `${volume}${keys.length === 0 ? '' : ` with options ${keys.join(', ')}`}`;
   });
+  // A refused Create made nothing to remove; one that timed out or answered garbage may have.
+  const volumeMayExist = createAttempted && !(created.error instanceof DriverRefusedError);
   await step('Get', async () => {
     const info = await client.get(volume);
     if (info === undefined) throw new CheckFailed(`the plugin reports no volume ${volume} right after creating it`);
@@ -199,7 +209,9 @@ async function check(settings: {
     mountMayExist = true;
     const info = await stat(mountpoint).catch(() => undefined);
     if (!info?.isDirectory()) throw new CheckFailed(`mount point ${mountpoint} is not a directory on this host (the sidecar could not bind it)`);
-    return mountpoint;
+    // Both occur in real plugins (rclone mounts FUSE there; a plugin may hand out a directory).
+    const isMountPoint = (await readMountInfo()).some((m) => m.mountPoint === mountpoint);
+    return `${mountpoint} (${isMountPoint ? 'a mount point' : 'a plain directory, not a mount point'})`;
   });
   // A refused Mount gets no Unmount (moby PR #27116); one that timed out or answered garbage may
   // have mounted, so it is undone.
@@ -211,6 +223,7 @@ async function check(settings: {
     if (path !== mountpoint) throw new CheckFailed(`Path returned ${path ?? 'no mount point'}, Mount returned ${mountpoint ?? 'none'}`);
     return path ?? '';
   });
+  if (!failedAlready) await probe('Get Status (mounted)', () => describeGetStatus(client, volume, mountId));
 
   if (!failedAlready) {
     await step('Unmount', async () => {
@@ -218,6 +231,23 @@ async function check(settings: {
       mountMayExist = false;
       return `${volume} (ID ${mountId})`;
     });
+    if (!failedAlready) {
+      await probe('Path (unmounted)', async () => {
+        const path = await client.path(volume);
+        return path === undefined
+          ? 'answers no mount point'
+          : `still answers ${path} (tolerated: dvdi never reads "mounted" from Path)`;
+      });
+      await probe('Unmount (unknown ID)', async () => {
+        try {
+          await client.unmount(volume, `dvdi-check-unknown-${randomUUID()}`);
+          return 'succeeds';
+        } catch (error) {
+          if (!(error instanceof DriverRefusedError)) throw error;
+          return `refused: ${error.pluginMessage} (tolerated: dvdi then checks the mount table and Get's Status.Mounts)`;
+        }
+      });
+    }
     await step('Remove', async () => {
       await client.remove(volume);
       return volume;
@@ -237,11 +267,40 @@ async function check(settings: {
   } else if (mountAttempted) {
     rows.push({ step: 'Unmount (cleanup)', result: 'SKIP', ms: undefined, detail: 'Mount did not succeed; no Unmount follows a failed Mount' });
   }
-  if (createAttempted) {
+  if (volumeMayExist) {
     await step('Remove (cleanup)', async () => {
       await client.remove(volume);
       return volume;
     }, true);
+  } else if (createAttempted) {
+    rows.push({ step: 'Remove (cleanup)', result: 'SKIP', ms: undefined, detail: 'Create was refused; nothing to remove' });
   }
   return rows;
+
+  /** An INFO row: what the plugin does; an unreachable plugin or a timeout is still a failure. */
+  async function probe(name: string, work: () => Promise<string>): Promise<void> {
+    const started = clock.monotonic();
+    try {
+      const detail = await work();
+      rows.push({ step: name, result: 'INFO', ms: Math.round(clock.monotonic() - started), detail });
+    } catch (error) {
+      rows.push({ step: name, result: 'FAIL', ms: Math.round(clock.monotonic() - started), detail: describeFailure(error) });
+      failedAlready = true;
+    }
+  }
+}
+
+/** Whether Get reports the mount IDs it holds (Status.Mounts, as rclone does) while mounted. */
+async function describeGetStatus(client: VolumeDriverClient, volume: string, mountId: string): Promise<string> {
+  const info = await client.get(volume);
+  if (info === undefined) throw new CheckFailed(`Get reports no volume ${volume} while it is mounted`);
+  const mounts = info.Status?.Mounts;
+  if (Array.isArray(mounts)) {
+    return mounts.includes(mountId)
+      ? 'Status.Mounts lists the mount ID (dvdi reads it to tell whether an ID is still mounted)'
+      : `Status.Mounts is reported but does not list the mount ID (${mounts.length} entries)`;
+  }
+  // Keys are the plugin's text: only plain ones are shown.
+  const keys = Object.keys(info.Status ?? {}).filter((key) => /^[\w.-]{1,64}$/.test(key));
+  return `no Status.Mounts${keys.length > 0 ? ` (Status keys: ${keys.slice(0, 8).join(', ')})` : ''}; dvdi falls back to the mount table`;
 }

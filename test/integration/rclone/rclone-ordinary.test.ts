@@ -17,6 +17,13 @@ test('dvdi driver check passes against rclone with --opt remote=:local:DIR', asy
   t.is(result.code, 0, `${result.stdout}\n${result.stderr}`);
   t.regex(result.stdout, /driver check of "rclone": PASS/);
   t.false(result.stdout.includes(data), 'option values are never printed');
+  const row = (step: string) => result.stdout.split('\n').find((line) => line.startsWith(`${step}  `)) ?? '';
+  // rclone's habits, as the INFO rows report them.
+  t.regex(row('Mount'), /PASS .*\(a mount point\)/);
+  t.regex(row('Get Status (mounted)'), /INFO .*Status\.Mounts lists the mount ID/);
+  t.regex(row('Path (unmounted)'), /INFO .*still answers .*dvdi never reads "mounted" from Path/);
+  t.regex(row('Unmount (unknown ID)'), /INFO .*refused: volume is not mounted/);
+  t.regex(row('Remove'), /PASS/);
 });
 
 test('a sidecar becomes ready and a file written through ROOT/<vol> lands in the remote directory', async (t) => {
