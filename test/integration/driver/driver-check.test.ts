@@ -81,6 +81,24 @@ test('against the reference plugin (dir backend): every step passes, exit 0, not
   t.deepEqual(left.map((m) => m.mountPoint), [], 'the scratch volume is unmounted');
 });
 
+test('against the reference plugin in rclone-habits mode: still passes; the INFO rows show the other habits', async (t) => {
+  const dir = await makeTempDir('check-hab');
+  dirs.push(dir);
+  const socket = join(dir, 'plugins', 'habcheck.sock');
+  const plugin = spawn(process.execPath, ['--import', 'tsx', 'src/cli/dvdi.ts', 'plugin', '--name', 'habcheck', '--backend', 'dir', '--root', join(dir, 'root'), '--socket', socket, '--habits', 'rclone'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  processes.push(plugin);
+  let pluginLog = '';
+  plugin.stderr.on('data', (chunk: Buffer) => (pluginLog += chunk.toString()));
+  await waitForSocket(socket, plugin, () => pluginLog);
+  const result = await dvdi(['driver', 'check', '--driver', 'habcheck', '--plugin-dirs', join(dir, 'plugins')]);
+  t.is(result.code, 0, `${result.stdout}\n${result.stderr}`);
+  t.regex(row(result.stdout, 'Path (unmounted)') ?? '', /INFO .*still answers/);
+  t.regex(row(result.stdout, 'Unmount (unknown ID)') ?? '', /INFO .*refused: volume is not mounted/);
+  t.regex(row(result.stdout, 'Remove') ?? '', /PASS/);
+});
+
 async function misbehaving(modes: Parameters<typeof startMisbehavingPlugin>[0]['modes']): Promise<{ plugin: MisbehavingPlugin; dirsArg: string }> {
   const dir = await makeTempDir('check-bad');
   dirs.push(dir);
