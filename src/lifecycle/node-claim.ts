@@ -14,6 +14,7 @@ import type { Logger } from '../common/logger.js';
 import type { AcquireResult, HolderRef, RefcountStore, VolumeKey } from '../refcount/refcount-store.js';
 import { AccessModeConflictError, LeaseLostError, StoreUnavailableError, VolumeHeldError } from './lifecycle-errors.js';
 import type { MountLedgerPort } from './ports.js';
+import { unmountTolerant } from './unmount-outcome.js';
 
 /** The `task` recorded for node-level claims (dvdi status shows it). */
 export const NODE_CLAIM_TASK = 'dvdcli';
@@ -195,6 +196,11 @@ export class NodeClaims {
     return this.options.undoTimeoutMs ?? 9000;
   }
 
+  /** ROOT/<name> when a mount root is usable (a fact for unmount-outcome.ts), else undefined. */
+  private async bindPath(name: string): Promise<string | undefined> {
+    return this.options.mounter === undefined ? undefined : this.options.mounter.volumePath(name).catch(() => undefined);
+  }
+
   private async hostPath(name: string, mountpoint: string): Promise<string> {
     const { mounter, bindMode } = this.options;
     if (!bindMode || mounter === undefined) return mountpoint;
@@ -287,7 +293,8 @@ export class NodeClaims {
     try {
       if (staleMountId !== undefined) {
         log.warn({ staleMountId }, 'taking over from a dead performer; releasing its mount ID first');
-        await driver.unmount(request.name, staleMountId, { signal });
+        await unmountTolerant({ driver, name: request.name, mountId: staleMountId, bindPath: await this.bindPath(request.name), signal, logger: log, what: 'takeover from a dead performer' });
+        await this.options.ledger?.forget({ driver: request.driver, name: request.name, mountId: staleMountId });
       }
       const existing = await driver.get(request.name, { signal });
       if (existing === undefined) {
@@ -310,7 +317,10 @@ export class NodeClaims {
         // ID now, and the ledger entry stays so the reconciler sends it again later. A refused
         // Mount gets no Unmount (moby#22564) and leaves nothing to remember.
         if (error instanceof DvdiError && TIMEOUT_CODES.has(error.code)) {
-          undo.push({ what: 'driver Unmount after an unfinished Mount', run: (s) => driver.unmount(request.name, ref.token, { signal: s }) });
+          undo.push({
+            what: 'driver Unmount after an unfinished Mount',
+            run: async (s) => unmountTolerant({ driver, name: request.name, mountId: ref.token, bindPath: await this.bindPath(request.name), signal: s, logger: log, what: 'undo of an unfinished Mount' }),
+          });
         } else {
           await this.options.ledger?.forget(entry);
         }
@@ -319,7 +329,7 @@ export class NodeClaims {
       undo.push({
         what: 'driver Unmount',
         run: async (s) => {
-          await driver.unmount(request.name, ref.token, { signal: s });
+          await unmountTolerant({ driver, name: request.name, mountId: ref.token, bindPath: await this.bindPath(request.name), mountpoint, signal: s, logger: log, what: 'undo of a Mount' });
           await this.options.ledger?.forget(entry);
         },
       });
@@ -355,7 +365,15 @@ export class NodeClaims {
     const { mounter } = this.options;
     if (mounter !== undefined) await mounter.unmountLazy(await mounter.volumePath(key.name));
     if (mountId !== undefined) {
-      await this.options.drivers.driver(key.driver).unmount(key.name, mountId, { signal });
+      await unmountTolerant({
+        driver: this.options.drivers.driver(key.driver),
+        name: key.name,
+        mountId,
+        bindPath: await this.bindPath(key.name),
+        signal,
+        logger: this.options.logger,
+        what: 'dvdcli unmount',
+      });
       await this.options.ledger?.forget({ driver: key.driver, name: key.name, mountId });
     }
     const marked = await this.storeCall('markUnmounted', key.name, () => this.options.store.markUnmounted(ref));

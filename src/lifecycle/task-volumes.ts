@@ -18,6 +18,7 @@ import {
   VolumeMissingError,
 } from './lifecycle-errors.js';
 import type { DriverRegistryPort, MountLedgerPort, MounterPort, VolumeRequest } from './ports.js';
+import { unmountTolerant } from './unmount-outcome.js';
 
 export type VolumeState = 'acquiring' | 'waiting' | 'mounting' | 'ready' | 'releasing' | 'released' | 'fenced' | 'failed';
 
@@ -379,9 +380,11 @@ export class TaskVolumes {
     try {
       if (staleMountId !== undefined) {
         // A performer died mid-mount: its driver Mount may have happened. Unmount that ID first
-        // so the plugin's per-ID count stays one Unmount per Mount (unknown IDs succeed).
+        // so the plugin's per-ID count stays one Unmount per Mount; a refusal (the Mount never
+        // reached the plugin) is fine when nothing is mounted with it (unmount-outcome.ts).
         log.warn({ staleMountId }, 'taking over from a dead performer; releasing its mount ID first');
-        await driver.unmount(request.name, staleMountId);
+        await unmountTolerant({ driver, name: request.name, mountId: staleMountId, bindPath: hostPath, logger: log, what: 'takeover from a dead performer' });
+        await this.options.ledger?.forget({ driver: request.driver, name: request.name, mountId: staleMountId });
       }
       // Get and Create can be cut short by shutdown: nothing is mounted yet, nothing to undo.
       const existing = await driver.get(request.name, { signal });
@@ -401,7 +404,10 @@ export class TaskVolumes {
           // A timed-out (or abandoned) Mount may still complete in the plugin, even after this
           // Unmount: the ledger entry stays, so the reconciler sends the Unmount again later
           // until the plugin's Path shows nothing mounted.
-          undo.push({ what: 'driver Unmount after Mount timeout', run: () => driver.unmount(request.name, ref.token) });
+          undo.push({
+            what: 'driver Unmount after Mount timeout',
+            run: () => unmountTolerant({ driver, name: request.name, mountId: ref.token, bindPath: hostPath, logger: log, what: 'undo of an unfinished Mount' }),
+          });
         } else {
           // A refused Mount gets no Unmount (moby#22564), and there is nothing to remember.
           await this.options.ledger?.forget(entry);
@@ -411,7 +417,7 @@ export class TaskVolumes {
       undo.push({
         what: 'driver Unmount',
         run: async () => {
-          await driver.unmount(request.name, ref.token);
+          await unmountTolerant({ driver, name: request.name, mountId: ref.token, bindPath: hostPath, mountpoint, logger: log, what: 'undo of a Mount' });
           await this.options.ledger?.forget(entry);
         },
       });
@@ -475,7 +481,15 @@ export class TaskVolumes {
       try {
         await this.options.mounter.unmountLazy(hostPath);
         if (result.mountId !== undefined) {
-          await this.options.drivers.driver(request.driver).unmount(request.name, result.mountId);
+          await unmountTolerant({
+            driver: this.options.drivers.driver(request.driver),
+            name: request.name,
+            mountId: result.mountId,
+            bindPath: hostPath,
+            mountpoint: result.mountpoint ?? volume.mountpoint,
+            logger: this.options.logger,
+            what: 'release',
+          });
           await this.options.ledger?.forget({ driver: request.driver, name: request.name, mountId: result.mountId });
         }
         await store.markUnmounted(ref);
@@ -538,7 +552,7 @@ export class TaskVolumes {
     }
     await this.options.mounter.unmountLazy(hostPath);
     if (claim.mountId !== undefined) {
-      await this.options.drivers.driver(request.driver).unmount(request.name, claim.mountId);
+      await unmountTolerant({ driver: this.options.drivers.driver(request.driver), name: request.name, mountId: claim.mountId, bindPath: hostPath, mountpoint: claim.mountpoint, logger: this.options.logger, what: 'fence' });
       await this.options.ledger?.forget({ driver: request.driver, name: request.name, mountId: claim.mountId });
     }
     await this.options.store.markUnmounted(ref);

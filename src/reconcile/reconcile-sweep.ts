@@ -13,6 +13,7 @@ import type { Clock } from '../common/clock.js';
 import { describeError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { DriverRegistryPort, MountLedgerPort } from '../lifecycle/ports.js';
+import { mountFacts, unmountTolerant } from '../lifecycle/unmount-outcome.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
 import type { RefcountStore, VolumeKey, VolumeView } from '../refcount/refcount-store.js';
 
@@ -175,7 +176,8 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
   // again, but only while this node has nothing of the volume mounted (an Unmount then cannot
   // take anything from a user: per-name counting plugins would otherwise unmount early) and
   // only after a lease TTL unexplained (a holder re-registers within that). The entry goes when
-  // the plugin's Path shows nothing mounted; until then every sweep sends the Unmount again.
+  // the facts (unmount-outcome.ts: Get's Status.Mounts, else the mount table — never Path) show
+  // nothing mounted with that ID; until then every sweep sends the Unmount again.
   for (const entry of (await deps.ledger?.list()) ?? []) {
     const key = `ledger:${entry.driver}/${entry.name}/${entry.mountId}`;
     const view = views.find((v) => v.driver === entry.driver && v.name === entry.name);
@@ -189,8 +191,10 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
     }
     try {
       const driver = deps.drivers.driver(entry.driver);
-      await driver.unmount(entry.name, entry.mountId);
-      const stillMounted = (await driver.path(entry.name)) !== undefined;
+      const bindPath = await deps.mounter.volumePath(entry.name);
+      const facts = { driver, name: entry.name, mountId: entry.mountId, bindPath };
+      const outcome = await unmountTolerant({ ...facts, logger, what: 'ledger Unmount' });
+      const stillMounted = outcome.kind === 'not-mounted' ? false : !(await mountFacts(facts)).notMounted;
       if (!stillMounted) await deps.ledger?.forget(entry);
       else next[key] = firstSeen[key] ?? now;
       report.ledgerUnmounts.push({ driver: entry.driver, name: entry.name, mountId: entry.mountId, stillMounted });
@@ -210,9 +214,10 @@ async function takeOverUnmount(deps: SweepDeps, volume: VolumeKey): Promise<bool
   if (claim.kind !== 'unmount') return false;
   const log = deps.logger.child({ volume: volume.name, driver: volume.driver });
   log.warn({ state: claim.state, mountId: claim.mountId }, 'no live holder on this node: taking over the unmount');
-  await deps.mounter.unmountLazy(await deps.mounter.volumePath(volume.name));
+  const bindPath = await deps.mounter.volumePath(volume.name);
+  await deps.mounter.unmountLazy(bindPath);
   if (claim.mountId !== undefined) {
-    await deps.drivers.driver(volume.driver).unmount(volume.name, claim.mountId);
+    await unmountTolerant({ driver: deps.drivers.driver(volume.driver), name: volume.name, mountId: claim.mountId, bindPath, mountpoint: claim.mountpoint, logger: log, what: 'takeover of an orphaned unmount' });
     await deps.ledger?.forget({ driver: volume.driver, name: volume.name, mountId: claim.mountId });
   }
   const marked = await deps.store.markUnmounted(ref);
