@@ -18,6 +18,7 @@ import { readTaskContainer, TaskContainerWatch, volumeLabels } from './docker/ta
 import { DirectoryPluginResolver } from './driver/plugin-discovery.js';
 import { VolumeDriverRegistry } from './driver/volume-driver-registry.js';
 import { startHttpServer } from './http/http-server.js';
+import { VolumeHealthMonitor } from './health/volume-health.js';
 import type { LeaseLostError } from './lifecycle/lifecycle-errors.js';
 import type { DriverRegistryPort, MounterPort, MountLedgerPort } from './lifecycle/ports.js';
 import { TaskVolumes } from './lifecycle/task-volumes.js';
@@ -219,15 +220,32 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
       metrics,
     });
     const backend = store.backend;
+    // Readiness follows the mount: a bound volume that died (plugin restart, deleted source)
+    // turns /readyz 503 and dvdi_ready 0 until it answers again (health/volume-health.ts).
+    const health = new VolumeHealthMonitor(
+      () => volumes.readiness().volumes.filter((v) => v.state === 'ready'),
+      {
+        clock: systemClock,
+        logger: logger.child({ module: 'health' }),
+        gauge: metrics.volumeHealthy,
+        onChange: (dead) => metrics.ready.set(dead.size === 0 && volumes.readiness().ready ? 1 : 0),
+      },
+    );
+    const readiness = () => {
+      const report = volumes.readiness();
+      const dead = health.dead();
+      if (dead.size === 0) return report;
+      return { ready: false, volumes: report.volumes.map((v) => (dead.has(v.name) ? { ...v, state: 'dead', reason: dead.get(v.name) } : v)) };
+    };
     http = await startHttpServer(
       {
-        readiness: () => volumes.readiness(),
+        readiness,
         status: async () => ({
           node: config.nodeId,
           task: config.taskId,
           version: VERSION,
           store: { backend, up: (await metrics.storeUp.get()).values.some((v) => v.value === 1) },
-          ready: volumes.readiness().ready,
+          ready: readiness().ready,
           volumes: await volumes.status(),
           ...(watch === undefined ? {} : { docker: watch.status() }),
         }),
@@ -262,6 +280,8 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
     }
     if (config.readyFile !== undefined) await writeFile(config.readyFile, `${new Date().toISOString()}\n`);
     logger.info({ volumes: specs.map((s) => s.name) }, 'ready');
+    const healthStop = new AbortController();
+    const healthLoop = health.run(healthStop.signal);
 
     await new Promise<void>((resolve) => {
       if (shutdown.signal.aborted || lostSignal.signal.aborted) return resolve();
@@ -269,7 +289,8 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
       lostSignal.signal.addEventListener('abort', () => resolve(), { once: true });
     });
     leases.abort();
-    await keeper;
+    healthStop.abort();
+    await Promise.all([keeper, healthLoop]);
     if (config.readyFile !== undefined) await rm(config.readyFile, { force: true });
 
     if (lost !== undefined) {

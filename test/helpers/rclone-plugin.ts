@@ -4,6 +4,7 @@
 // root and sidecars started as real `dvdi sidecar` processes against it, like node-rig does for
 // the reference plugin.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,12 +48,12 @@ async function unmountFuseBelow(dir: string): Promise<void> {
 }
 
 /** Start `rclone serve docker` in `dir` (subdirectories plugins/, base/, cache/; config rclone.conf, empty). */
-export async function startRclonePlugin(dir: string, driver = 'rclone'): Promise<RclonePlugin> {
-  const pluginDirs = join(dir, 'plugins');
+export async function startRclonePlugin(dir: string, driver = 'rclone', socketDir = join(dir, 'plugins')): Promise<RclonePlugin> {
+  const pluginDirs = socketDir;
   const baseDir = join(dir, 'base');
   const cacheDir = join(dir, 'cache');
   const config = join(dir, 'rclone.conf');
-  await Promise.all([mkdir(pluginDirs, { recursive: true }), mkdir(baseDir, { recursive: true }), mkdir(cacheDir, { recursive: true })]);
+  await Promise.all([mkdir(pluginDirs, { recursive: true }), mkdir(join(dir, 'plugins'), { recursive: true }), mkdir(baseDir, { recursive: true }), mkdir(cacheDir, { recursive: true })]);
   await writeFile(config, '');
   const socketPath = join(pluginDirs, `${driver}.sock`);
   let output = '';
@@ -102,6 +103,77 @@ export async function startRclonePlugin(dir: string, driver = 'rclone'): Promise
   };
 }
 
+/**
+ * An HTTP proxy in front of a plugin's socket, so a test can decide when a request reaches the
+ * real plugin: `hold` never forwards a method (the caller's Mount never reaches rclone, as when
+ * its sidecar is killed first), `delay` forwards it after N ms whether or not the caller is
+ * still waiting (a slow Mount that lands after the caller gave up). Everything else passes.
+ */
+export interface PluginProxy {
+  set(method: string, mode: { hold: true } | { delayMs: number } | undefined): void;
+  /** Requests per method that arrived at the proxy. */
+  count(method: string): number;
+  /** Requests per method forwarded to the plugin (and when). */
+  forwarded(method: string): number;
+  close(): Promise<void>;
+}
+
+export async function startPluginProxy(listenPath: string, targetPath: string): Promise<PluginProxy> {
+  const modes = new Map<string, { hold: true } | { delayMs: number }>();
+  const arrived = new Map<string, number>();
+  const sent = new Map<string, number>();
+  const bump = (map: Map<string, number>, key: string): void => void map.set(key, (map.get(key) ?? 0) + 1);
+  const held: IncomingMessage[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const method = (req.url ?? '').replace(/^\/(VolumeDriver\.)?/, '');
+      bump(arrived, method);
+      const mode = modes.get(method);
+      if (mode !== undefined && 'hold' in mode) {
+        held.push(req);
+        return;
+      }
+      const forward = (): void => {
+        bump(sent, method);
+        const upstream = request({ socketPath: targetPath, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+          const body: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => body.push(chunk));
+          answer.on('end', () => {
+            if (res.destroyed) return;
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            res.end(Buffer.concat(body));
+          });
+        });
+        upstream.on('error', () => res.destroy());
+        upstream.end(Buffer.concat(chunks));
+      };
+      if (mode === undefined) forward();
+      else setTimeout(forward, mode.delayMs);
+    });
+  });
+  await rm(listenPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listenPath, () => resolve());
+  });
+  return {
+    set(method, mode) {
+      if (mode === undefined) modes.delete(method);
+      else modes.set(method, mode);
+    },
+    count: (method) => arrived.get(method) ?? 0,
+    forwarded: (method) => sent.get(method) ?? 0,
+    async close() {
+      for (const req of held) req.socket.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(listenPath, { force: true });
+    },
+  };
+}
+
 export interface RcloneSidecar {
   child: ReturnType<typeof startDvdi>;
   url: string;
@@ -114,6 +186,10 @@ export interface RcloneNode {
   temp: TempRoot;
   root: string;
   rclone: RclonePlugin;
+  /** Present with `proxy: true`: the sidecars reach rclone through it. */
+  proxy: PluginProxy | undefined;
+  /** Where sidecars discover the plugin (the proxy's directory with `proxy: true`). */
+  pluginDirs: string;
   /** A data directory for a `remote=:local:DIR` volume (created). */
   dataDir(name: string): Promise<string>;
   /** Env every sidecar, dvdcli and `dvdi reconcile` of this node gets. */
@@ -126,13 +202,22 @@ export interface RcloneNode {
   stop(): Promise<void>;
 }
 
-export async function startRcloneNode(options: { env?: Record<string, string> } = {}): Promise<RcloneNode> {
+export interface RcloneNodeOptions {
+  env?: Record<string, string>;
+  /** Put a PluginProxy between the sidecars and rclone. */
+  proxy?: boolean;
+}
+
+export async function startRcloneNode(options: RcloneNodeOptions = {}): Promise<RcloneNode> {
   const temp = await makeSharedRoot('rclone');
-  const rclone = await startRclonePlugin(join(temp.dir, 'rc'));
+  const rcDir = join(temp.dir, 'rc');
+  const rclone = await startRclonePlugin(rcDir, 'rclone', options.proxy ? join(rcDir, 'real') : undefined);
+  const pluginDirs = join(rcDir, 'plugins');
+  const proxy = options.proxy ? await startPluginProxy(join(pluginDirs, `${rclone.driver}.sock`), rclone.socketPath) : undefined;
   const children: Array<ReturnType<typeof startDvdi>> = [];
   const env: Record<string, string> = {
     DVDI_MOUNT_ROOT: temp.root,
-    DVDI_PLUGIN_DIRS: rclone.pluginDirs,
+    DVDI_PLUGIN_DIRS: pluginDirs,
     DVDI_VOLUME_DRIVER: rclone.driver,
     DVDI_HTTP_ADDR: '127.0.0.1:0',
     DVDI_NODE_ID: 'node-rc',
@@ -143,6 +228,8 @@ export async function startRcloneNode(options: { env?: Record<string, string> } 
     temp,
     root: temp.root,
     rclone,
+    proxy,
+    pluginDirs,
     env,
     async dataDir(name) {
       const path = join(temp.dir, 'data', name);
@@ -202,6 +289,7 @@ export async function startRcloneNode(options: { env?: Record<string, string> } 
       for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await Promise.all(children.map((c) => c.finished));
       await unmountBelow(temp.root);
+      await proxy?.close();
       await rclone.stop();
       await temp.cleanup();
     },
@@ -209,7 +297,7 @@ export async function startRcloneNode(options: { env?: Record<string, string> } 
 }
 
 /** An rclone node factory for one test file: every node is stopped in an `after.always` hook. */
-export function rcloneNodesFor(test: TestFn): (options?: { env?: Record<string, string> }) => Promise<RcloneNode> {
+export function rcloneNodesFor(test: TestFn): (options?: RcloneNodeOptions) => Promise<RcloneNode> {
   const nodes: RcloneNode[] = [];
   test.after.always(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
