@@ -357,14 +357,9 @@ export async function runReconcileCommand(envOverride?: Env): Promise<ExitCodeT>
     if (!(await storeAnswers(store, STORE_CONNECT_BUDGET_MS, logger))) {
       throw new DvdiError('DVDI_STORE_UNAVAILABLE', `refcount store (${store.backend}) is not available`, { exitCode: ExitCode.Unavailable });
     }
-    const drivers = new VolumeDriverRegistry({
-      pluginDirs: config.pluginDirs,
-      clock: systemClock,
-      logger: logger.child({ module: 'driver' }),
-      mountTimeoutMs: config.mountTimeoutMs,
-      unmountTimeoutMs: config.unmountTimeoutMs,
-      callTimeoutMs: config.unmountTimeoutMs,
-    });
+    // The sidecar's lookup (plugin directories, then managed plugins through the engine): a
+    // sweep must reach every plugin a sidecar mounted through.
+    const drivers = driverRegistry(config, logger.child({ module: 'driver' }), createSidecarMetrics(new Registry(), { defaultMetrics: false }));
     const report = await reconcileOnce(buildSweepDeps({ config, realRoot, mounter, store, drivers, logger }));
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     if (report.skipped) process.stderr.write('dvdi reconcile: another sweep holds this node\'s lock; nothing done\n');
