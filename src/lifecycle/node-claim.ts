@@ -294,7 +294,6 @@ export class NodeClaims {
       if (staleMountId !== undefined) {
         log.warn({ staleMountId }, 'taking over from a dead performer; releasing its mount ID first');
         await unmountTolerant({ driver, name: request.name, mountId: staleMountId, bindPath: await this.bindPath(request.name), signal, logger: log, what: 'takeover from a dead performer' });
-        await this.options.ledger?.forget({ driver: request.driver, name: request.name, mountId: staleMountId });
       }
       const existing = await driver.get(request.name, { signal });
       if (existing === undefined) {

@@ -381,10 +381,11 @@ export class TaskVolumes {
       if (staleMountId !== undefined) {
         // A performer died mid-mount: its driver Mount may have happened. Unmount that ID first
         // so the plugin's per-ID count stays one Unmount per Mount; a refusal (the Mount never
-        // reached the plugin) is fine when nothing is mounted with it (unmount-outcome.ts).
+        // reached the plugin) is fine when nothing is mounted with it (unmount-outcome.ts). The
+        // dead performer's ledger entry stays: its Mount may still be on its way to the plugin,
+        // and the reconciler sends that Unmount again once nobody here uses the volume.
         log.warn({ staleMountId }, 'taking over from a dead performer; releasing its mount ID first');
         await unmountTolerant({ driver, name: request.name, mountId: staleMountId, bindPath: hostPath, logger: log, what: 'takeover from a dead performer' });
-        await this.options.ledger?.forget({ driver: request.driver, name: request.name, mountId: staleMountId });
       }
       // Get and Create can be cut short by shutdown: nothing is mounted yet, nothing to undo.
       const existing = await driver.get(request.name, { signal });

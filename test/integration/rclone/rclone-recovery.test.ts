@@ -76,20 +76,23 @@ test('a performer killed before its Mount reached rclone: the next sidecar takes
   await waitFor('the Mount to reach the proxy', () => proxy.count('Mount') === 1);
   doomed.child.kill('SIGKILL');
   await doomed.child.finished;
-  const deadEntries = n.ledger();
-  t.is(deadEntries.length, 1, 'the dead performer recorded its Mount before sending it');
+  t.is(n.ledger().length, 1, 'the dead performer recorded its Mount before sending it');
   t.is(proxy.forwarded('Mount'), 0, 'rclone never saw that Mount');
   proxy.set('Mount', undefined);
 
   const next = await n.sidecar({ ...FAST, DVDI_VOLUME_NAME: 'rckilled', DVDI_VOLUME_OPTS: `remote=:local:${data}`, DVDI_TASK_ID: 'killed-2' });
   await next.waitReadyz();
   t.true(proxy.forwarded('Unmount') >= 1, "the dead performer's ID was unmounted first (rclone refused it)");
-  t.false(n.ledger().some((entry) => deadEntries.includes(entry)), "the dead performer's ledger entry is gone");
   await writeFile(join(n.root, 'rckilled', 'after.txt'), 'after takeover');
   t.is(await readFile(join(data, 'after.txt'), 'utf8'), 'after takeover');
-  t.is((await next.stop()).code, 0);
-  t.deepEqual(n.ledger(), []);
+  const exit = await next.stop();
+  t.is(exit.code, 0, exit.stderr);
+  // The dead performer's entry stays while the volume is in use (its Mount might still land);
+  // once nobody uses it, the sweep sends that Unmount again, rclone refuses it, the facts show
+  // nothing mounted with that ID, and the entry goes.
   await converge(t, n);
+  t.deepEqual(n.ledger(), [], 'no ledger entry is left');
+  t.false(await n.isMounted(join(n.rclone.baseDir, 'rckilled')));
 });
 
 test('a Mount slower than DVDI_MOUNT_TIMEOUT_MS lands after the undo: the reconciler unmounts it, forgets it and converges', async (t) => {
