@@ -404,7 +404,7 @@ export class TaskVolumes {
         if (error instanceof DvdiError && UNCERTAIN_MOUNT_CODES.has(error.code)) {
           // A timed-out (or abandoned) Mount may still complete in the plugin, even after this
           // Unmount: the ledger entry stays, so the reconciler sends the Unmount again later
-          // until the plugin's Path shows nothing mounted.
+          // until the facts show nothing mounted with that ID (unmount-outcome.ts).
           undo.push({
             what: 'driver Unmount after Mount timeout',
             run: () => unmountTolerant({ driver, name: request.name, mountId: ref.token, bindPath: hostPath, logger: log, what: 'undo of an unfinished Mount' }),
