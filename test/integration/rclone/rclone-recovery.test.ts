@@ -48,9 +48,11 @@ test('rclone restarted under a running sidecar: 503 within 20 s, SIGTERM exits 0
   await sidecar.waitReadyz();
   await waitFor('dvdi_volume_healthy 1', () => metric(sidecar.url, /^dvdi_volume_healthy\{volume="rcrestart",driver="rclone"\} 1$/));
 
+  const restartedAt = Date.now();
   await n.rclone.restart('SIGTERM');
   // The acceptance bound of the issue: the health check runs every 5 s, stat is bounded at 2 s.
   await sidecar.waitReadyz(503, 20_000);
+  t.log(`/readyz 503 ${Date.now() - restartedAt} ms after the plugin restart began`);
   const readyz = (await (await fetch(`${sidecar.url}/readyz`)).json()) as { ready: boolean; volumes: Array<{ name: string; state: string; reason?: string }> };
   t.false(readyz.ready);
   t.is(readyz.volumes[0]?.state, 'dead');
