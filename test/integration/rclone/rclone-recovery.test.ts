@@ -69,6 +69,24 @@ test('rclone restarted under a running sidecar: 503 within 20 s, SIGTERM exits 0
   await readySidecarWritesThrough(t, n, 'rcrestart', data, 'restart-2');
 });
 
+test('rclone restarted, then the sidecar SIGKILLed: dvdi reconcile takes over the refused unmount, converges, and a new sidecar is ready', async (t) => {
+  const n = await node();
+  const data = await n.dataDir('restart-kill');
+  const sidecar = await n.sidecar({ ...FAST, DVDI_VOLUME_NAME: 'rcrestartkill', DVDI_VOLUME_OPTS: `remote=:local:${data}`, DVDI_TASK_ID: 'rk-1' });
+  await sidecar.waitReadyz();
+  await n.rclone.restart('SIGTERM');
+  await sidecar.waitReadyz(503, 20_000);
+  sidecar.child.kill('SIGKILL');
+  await sidecar.child.finished;
+  await new Promise((r) => setTimeout(r, TTL + 200)); // the dead holder's lease runs out
+  const first = await n.reconcile(FAST);
+  t.is(first.code, 0, `${first.stdout}\n${first.stderr}`);
+  t.deepEqual(first.report?.unmounted.map((v) => v.name), ['rcrestartkill'], 'the sweep took over the unmount');
+  t.regex(first.stderr + first.stdout, /takeover of an orphaned unmount: the plugin refused Unmount, but nothing is mounted with that ID/);
+  await converge(t, n);
+  await readySidecarWritesThrough(t, n, 'rcrestartkill', data, 'rk-2');
+});
+
 test('a performer killed before its Mount reached rclone: the next sidecar takes over and is ready; no ledger entry is left', async (t) => {
   const n = await node({ proxy: true });
   const proxy = n.proxy!;
