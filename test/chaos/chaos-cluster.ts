@@ -117,9 +117,11 @@ export class ChaosCluster {
     readonly aofDir: string,
     readonly pool: string,
     private readonly base: string,
+    /** The plugins' --habits: rclone's refuse Unmount of an unknown ID and always answer Path. */
+    readonly habits: 'reference' | 'rclone' = 'reference',
   ) {}
 
-  static async start(seed: number): Promise<ChaosCluster> {
+  static async start(seed: number, habits: 'reference' | 'rclone' = 'reference'): Promise<ChaosCluster> {
     const tag = randomBytes(3).toString('hex');
     const base = await makeTempDir(`chaos-${seed}`);
     const aofDir = join(base, 'redis');
@@ -127,7 +129,7 @@ export class ChaosCluster {
     await mkdir(aofDir);
     await mkdir(pool);
     const redis = await startRedisServer({ extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', aofDir] });
-    const cluster = new ChaosCluster(seed, `chaos${seed}x${tag}`, `cpool${tag}`, `cshared${tag}`, redis, aofDir, pool, base);
+    const cluster = new ChaosCluster(seed, `chaos${seed}x${tag}`, `cpool${tag}`, `cshared${tag}`, redis, aofDir, pool, base, habits);
     live.add(cluster);
     try {
       for (const name of NODES) cluster.nodes.push(await cluster.startNode(name));
@@ -150,6 +152,7 @@ export class ChaosCluster {
       backend: 'loop',
       pool: this.pool,
       faults: true,
+      habits: this.habits,
       env: {
         DVDI_REDIS_URL: proxy.url,
         DVDI_REDIS_PREFIX: this.prefix,
@@ -165,7 +168,7 @@ export class ChaosCluster {
     const root = join(rig.temp.dir, 'plugin-shared');
     const socket = join(rig.pluginDirs, `${this.sharedDriver}.sock`);
     const journal = join(rig.temp.dir, 'journal-shared.jsonl');
-    const args = ['plugin', '--name', this.sharedDriver, '--backend', 'dir', '--root', root, '--socket', socket, '--journal', journal, '--node', name, '--faults', join(rig.temp.dir, 'faults.json')];
+    const args = ['plugin', '--name', this.sharedDriver, '--backend', 'dir', '--root', root, '--socket', socket, '--journal', journal, '--node', name, '--faults', join(rig.temp.dir, 'faults.json'), '--habits', this.habits];
     const node: SimNode = { name, rig, proxy, shared: { child: startDvdi(args), args, socket, journal, root }, pluginBusy: { pool: Promise.resolve(), shared: Promise.resolve() } };
     try {
       await waitForSocket(node.shared.child, socket);
@@ -623,6 +626,8 @@ export interface RunOptions {
   gapMs?: number;
   log?: (line: string) => void;
   skip?: ReadonlySet<FaultKind>;
+  /** Run the plugins with rclone's habits (default reference). */
+  habits?: 'reference' | 'rclone';
 }
 
 /** Play one seed's plan on a fresh cluster and check every invariant. */
@@ -630,7 +635,7 @@ export async function runChaos(options: RunOptions): Promise<ChaosResult> {
   const started = Date.now();
   const plan = planChaos({ seed: options.seed, ops: options.ops, leaseTtlMs: TIMINGS.leaseTtlMs, ...(options.skip ? { skip: options.skip } : {}) });
   const trace: string[] = [];
-  const cluster = await ChaosCluster.start(options.seed);
+  const cluster = await ChaosCluster.start(options.seed, options.habits);
   try {
     for (const [i, op] of plan.entries()) {
       const line = `${String(i).padStart(3)} +${String(Date.now() - started).padStart(6)}ms ${describeOp(op)}`;
