@@ -1,15 +1,19 @@
 // `dvdi driver check --driver NAME`: probe a volume plugin end to end the way the sidecar will
 // use it — discovery, Plugin.Activate, Capabilities, then Create, Get, Mount, Path, Unmount and
-// Remove on a scratch volume — and print a pass/fail table. Exit 0 when every step passed, 3 when
-// any failed, 2 on usage errors. The scratch volume is unmounted and removed even after a
-// failure (but, as the protocol requires, no Unmount follows a Mount the plugin refused).
+// Remove on a scratch volume — and print a pass/fail table, plus INFO rows for the habits the
+// protocol leaves open (Get's Status while mounted, Path once unmounted, Unmount of an unknown
+// ID), so an operator learns them before production. Exit 0 when every step passed, 3 when any
+// failed, 2 on usage errors. The scratch volume is unmounted and removed even after a failure
+// (but, as the protocol requires, no Unmount follows a refused Mount, and no Remove a refused
+// Create).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { systemClock } from '../common/clock.js';
 import { ExitCode, describeError } from '../common/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../common/logger.js';
-import { DriverError, mountMayHaveHappened } from '../driver/driver-errors.js';
+import { readMountInfo } from '../common/mountinfo.js';
+import { DriverError, DriverRefusedError, mountMayHaveHappened } from '../driver/driver-errors.js';
 import { DEFAULT_PLUGIN_DIRS } from '../driver/plugin-discovery.js';
 import { processContext } from '../main.js';
 import { readSetting } from './command-settings.js';
@@ -20,8 +24,11 @@ export const DRIVER_USAGE = `Usage: dvdi driver check --driver NAME [options]
 
 Probes a Docker volume plugin: discovery, Plugin.Activate, Capabilities, then Create, Get,
 Mount, Path, Unmount and Remove on a scratch volume named dvdi-check-<random>. Prints one
-line per step (step, result, ms, detail). Exit 0 when all pass, 3 when any fails, 2 on usage
-errors. The scratch volume is cleaned up even after a failure.
+line per step (step, result, ms, detail). INFO rows report habits the protocol leaves open
+and dvdi tolerates: whether Mount's path is a mount point or a plain directory, whether Get
+reports Status.Mounts, whether Path answers once unmounted, whether Unmount of an unknown ID
+is refused. Exit 0 when all pass, 3 when any fails, 2 on usage errors. The scratch volume is
+cleaned up even after a failure (no Remove after a refused Create).
 
 Options:
   --driver NAME            plugin name (as in DVDI_VOLUME_DRIVER)
@@ -35,7 +42,8 @@ Options:
   --log-level LEVEL        stderr log level (default warn)
   -h, --help               this text`;
 
-type StepOutcome = 'PASS' | 'FAIL' | 'SKIP';
+/** INFO: a habit of the plugin, reported but never a failure. */
+type StepOutcome = 'PASS' | 'FAIL' | 'SKIP' | 'INFO';
 interface StepRow {
   step: string;
   result: StepOutcome;
@@ -168,6 +176,19 @@ class StepTable {
     }
   }
 
+  /** An INFO row: what the plugin does; an unreachable plugin or a timeout is still a failure. */
+  async probe(name: string, work: () => Promise<string>): Promise<void> {
+    if (this.failedAlready) return;
+    const started = this.clock.monotonic();
+    try {
+      const detail = await work();
+      this.rows.push({ step: name, result: 'INFO', ms: Math.round(this.clock.monotonic() - started), detail });
+    } catch (error) {
+      this.rows.push({ step: name, result: 'FAIL', ms: Math.round(this.clock.monotonic() - started), detail: describeFailure(error) });
+      this.failedAlready = true;
+    }
+  }
+
   skip(name: string, detail: string): void {
     this.rows.push({ step: name, result: 'SKIP', ms: undefined, detail });
   }
@@ -188,22 +209,56 @@ async function check(settings: CheckSettings): Promise<StepRow[]> {
   const volume = `dvdi-check-${randomBytes(4).toString('hex')}`;
   const mountId = `dvdi-check-${randomUUID()}`;
   const createAttempted = !table.failedAlready;
-  await checkVolume(client, table, volume, settings.opts);
+  const volumeMayExist = await checkVolume(client, table, volume, settings.opts);
   const mountAttempted = !table.failedAlready;
   const mountMayExist = await checkMount(client, table, volume, mountId);
+  await table.probe('Get Status (mounted)', () => describeGetStatus(client, volume, mountId));
   if (!table.failedAlready) {
     await table.step('Unmount', async () => {
       await client.unmount(volume, mountId);
       return `${volume} (ID ${mountId})`;
     });
+    await probeUnmountedHabits(client, table, volume);
     await table.step('Remove', async () => {
       await client.remove(volume);
       return volume;
     });
     return table.rows;
   }
-  await cleanUp(client, table, { volume, mountId, mountMayExist, mountAttempted, createAttempted });
+  await cleanUp(client, table, { volume, mountId, mountMayExist, mountAttempted, createAttempted, volumeMayExist });
   return table.rows;
+}
+
+/** INFO rows once unmounted: Path's answer and the answer to Unmount of an ID never mounted. */
+async function probeUnmountedHabits(client: VolumeDriverClient, table: StepTable, volume: string): Promise<void> {
+  await table.probe('Path (unmounted)', async () => {
+    const path = await client.path(volume);
+    return path === undefined ? 'answers no mount point' : `still answers ${path} (tolerated: dvdi never reads "mounted" from Path)`;
+  });
+  await table.probe('Unmount (unknown ID)', async () => {
+    try {
+      await client.unmount(volume, `dvdi-check-unknown-${randomUUID()}`);
+      return 'succeeds';
+    } catch (error) {
+      if (!(error instanceof DriverRefusedError)) throw error;
+      return `refused: ${error.pluginMessage} (tolerated: dvdi then checks the mount table and Get's Status.Mounts)`;
+    }
+  });
+}
+
+/** Whether Get reports the mount IDs it holds (Status.Mounts, as rclone does) while mounted. */
+async function describeGetStatus(client: VolumeDriverClient, volume: string, mountId: string): Promise<string> {
+  const info = await client.get(volume);
+  if (info === undefined) throw new CheckFailed(`Get reports no volume ${volume} while it is mounted`);
+  const mounts = info.Status?.Mounts;
+  if (Array.isArray(mounts)) {
+    return mounts.includes(mountId)
+      ? 'Status.Mounts lists the mount ID (dvdi reads it to tell whether an ID is still mounted)'
+      : `Status.Mounts is reported but does not list the mount ID (${mounts.length} entries)`;
+  }
+  // Keys are the plugin's text: only plain ones are shown.
+  const keys = Object.keys(info.Status ?? {}).filter((key) => /^[\w.-]{1,64}$/.test(key));
+  return `no Status.Mounts${keys.length > 0 ? ` (Status keys: ${keys.slice(0, 8).join(', ')})` : ''}; dvdi falls back to the mount table`;
 }
 
 async function checkPlugin(client: VolumeDriverClient, table: StepTable): Promise<void> {
@@ -221,9 +276,11 @@ async function checkPlugin(client: VolumeDriverClient, table: StepTable): Promis
   });
 }
 
-async function checkVolume(client: VolumeDriverClient, table: StepTable, volume: string, opts: Record<string, string>): Promise<void> {
+/** Create and Get; true when the volume may exist afterwards (a refused Create made nothing). */
+async function checkVolume(client: VolumeDriverClient, table: StepTable, volume: string, opts: Record<string, string>): Promise<boolean> {
   const keys = Object.keys(opts);
-  await table.step('Create', async () => {
+  const attempted = !table.failedAlready;
+  const created = await table.step('Create', async () => {
     await client.create(volume, keys.length === 0 ? undefined : opts);
     return `${volume}${keys.length === 0 ? '' : ` with options ${keys.join(', ')}`}`;
   });
@@ -233,6 +290,8 @@ async function checkVolume(client: VolumeDriverClient, table: StepTable, volume:
     if (info.Name !== volume) throw new CheckFailed(`Get returned a volume named "${info.Name}"`);
     return `found ${info.Name}${info.CreatedAt ? `, created ${info.CreatedAt}` : ''}`;
   });
+  // A refused Create made nothing to remove; one that timed out or answered garbage may have.
+  return attempted && !(created.error instanceof DriverRefusedError);
 }
 
 /** Mount and Path; true when a mount may exist afterwards (it must then be undone). */
@@ -244,7 +303,9 @@ async function checkMount(client: VolumeDriverClient, table: StepTable, volume: 
     mountMayExist = true;
     const info = await stat(mountpoint).catch(() => undefined);
     if (!info?.isDirectory()) throw new CheckFailed(`mount point ${mountpoint} is not a directory on this host (the sidecar could not bind it)`);
-    return mountpoint;
+    // Both occur in real plugins (rclone mounts FUSE there; a plugin may hand out a directory).
+    const isMountPoint = (await readMountInfo()).some((m) => m.mountPoint === mountpoint);
+    return `${mountpoint} (${isMountPoint ? 'a mount point' : 'a plain directory, not a mount point'})`;
   });
   // A refused Mount gets no Unmount (moby PR #27116); one that timed out or answered garbage may
   // have mounted, so it is undone.
@@ -261,7 +322,7 @@ async function checkMount(client: VolumeDriverClient, table: StepTable, volume: 
 async function cleanUp(
   client: VolumeDriverClient,
   table: StepTable,
-  state: { volume: string; mountId: string; mountMayExist: boolean; mountAttempted: boolean; createAttempted: boolean },
+  state: { volume: string; mountId: string; mountMayExist: boolean; mountAttempted: boolean; createAttempted: boolean; volumeMayExist: boolean },
 ): Promise<void> {
   const { volume, mountId } = state;
   for (const name of ['Unmount', 'Remove']) {
@@ -275,10 +336,12 @@ async function cleanUp(
   } else if (state.mountAttempted) {
     table.skip('Unmount (cleanup)', 'Mount did not succeed; no Unmount follows a failed Mount');
   }
-  if (state.createAttempted) {
+  if (state.volumeMayExist) {
     await table.step('Remove (cleanup)', async () => {
       await client.remove(volume);
       return volume;
     }, true);
+  } else if (state.createAttempted) {
+    table.skip('Remove (cleanup)', 'Create was refused; nothing to remove');
   }
 }

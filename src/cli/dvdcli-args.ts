@@ -8,6 +8,8 @@
 // arguments are a usage error, and an option item without `=` is a usage error (the original
 // panicked). Pure: no I/O.
 
+import { readCsvRecord as readCsvRecordWith, type CsvResult } from '../config/csv-record.js';
+
 export const COMMANDS = ['mount', 'unmount', 'path', 'create', 'remove', 'get', 'list', 'version', 'renew'] as const;
 export type DvdcliCommandName = (typeof COMMANDS)[number];
 
@@ -91,50 +93,9 @@ export function parseGoBool(raw: string): boolean | undefined {
   return undefined;
 }
 
-/**
- * One CSV record as Go's encoding/csv reads it with default settings (pflag's string slice):
- * comma-separated fields, a field that starts with `"` is quoted (`""` is a quote, commas
- * inside are kept), a quote inside an unquoted field is an error. '' is no field at all.
- */
-export function readCsvRecord(raw: string): string[] | { error: string } {
-  if (raw === '') return [];
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    if (raw[i] === '"') {
-      let field = '';
-      i++;
-      for (;;) {
-        if (i >= raw.length) return { error: 'extraneous or missing " in quoted field' };
-        const ch = raw[i];
-        if (ch === '"') {
-          if (raw[i + 1] === '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        field += ch;
-        i++;
-      }
-      if (i < raw.length && raw[i] !== ',') return { error: 'extraneous or missing " in quoted field' };
-      fields.push(field);
-    } else {
-      const end = raw.indexOf(',', i);
-      const field = end < 0 ? raw.slice(i) : raw.slice(i, end);
-      if (field.includes('"')) return { error: 'bare " in non-quoted field' };
-      fields.push(field);
-      i = end < 0 ? raw.length : end;
-    }
-    if (i >= raw.length) return fields;
-    i++; // the comma
-    if (i >= raw.length) {
-      fields.push('');
-      return fields;
-    }
-  }
+/** --volumeopts reads one CSV record per value, as pflag's string slice does (see config/csv-record.ts). */
+export function readCsvRecord(raw: string): CsvResult {
+  return readCsvRecordWith(raw, { bareQuote: 'error' });
 }
 
 function isCommand(value: string): value is DvdcliCommandName {

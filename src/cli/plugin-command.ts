@@ -1,5 +1,5 @@
 // `dvdi plugin --name NAME --backend dir|loop [--root DIR] [--socket PATH] [--socket-group G] [--journal FILE]
-// [--node NAME] [--pool DIR] [--log-level LEVEL]`: run the reference Docker volume plugin until
+// [--node NAME] [--pool DIR] [--habits reference|rclone] [--log-level LEVEL]`: run the reference Docker volume plugin until
 // SIGTERM/SIGINT. Exit 0 after a clean stop, 2 on usage errors.
 import { parseArgs } from 'node:util';
 import { ErrorCode } from '../common/error-codes.js';
@@ -8,6 +8,7 @@ import { DvdiError, describeError } from '../common/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../common/logger.js';
 import { defaultRoot, defaultSocket, startPlugin } from '../plugin/plugin-daemon.js';
 import { BACKEND_KINDS, type BackendKind } from '../plugin/volume-backend.js';
+import { PLUGIN_HABITS, type PluginHabits } from '../plugin/volume-service.js';
 
 export const PLUGIN_USAGE = `Usage: dvdi plugin --name NAME --backend dir|loop [options]
 
@@ -24,6 +25,9 @@ Options:
   --node NAME          node name written to the journal and pool attachment records
   --pool DIR           shared image pool (loop only, needs --node): one node attached at a time
   --faults FILE        tests only: JSON {"Mount":{"delayMs":N,"error":"..","hang":true},...}, re-read per request
+  --habits H           reference (default): Unmount of an unknown ID succeeds, Path answers only
+                       while mounted; rclone: both as rclone's plugin does (Unmount of an unknown
+                       ID refused with "volume is not mounted", Path and Get always name the path)
   --log-level LEVEL    ${LOG_LEVELS.join('|')} (default info)
   -h, --help           this text`;
 
@@ -49,6 +53,7 @@ export async function run(argv: string[]): Promise<number> {
         node: { type: 'string' },
         pool: { type: 'string' },
         faults: { type: 'string' },
+        habits: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -63,6 +68,9 @@ export async function run(argv: string[]): Promise<number> {
   if (values.name === undefined) return fail('--name is required');
   if (values.backend === undefined || !(BACKEND_KINDS as readonly string[]).includes(values.backend)) {
     return fail(`--backend must be one of ${BACKEND_KINDS.join('|')}, got ${JSON.stringify(values.backend ?? '')}`);
+  }
+  if (values.habits !== undefined && !(PLUGIN_HABITS as readonly string[]).includes(values.habits)) {
+    return fail(`--habits must be one of ${PLUGIN_HABITS.join('|')}, got ${JSON.stringify(values.habits)}`);
   }
   const level = values['log-level'] ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(level)) return fail(`--log-level must be one of ${LOG_LEVELS.join('|')}, got ${JSON.stringify(level)}`);
@@ -82,6 +90,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(values.node === undefined ? {} : { node: values.node }),
       ...(values.pool === undefined ? {} : { pool: values.pool }),
       ...(values.faults === undefined ? {} : { faults: values.faults }),
+      ...(values.habits === undefined ? {} : { habits: values.habits as PluginHabits }),
     });
   } catch (error) {
     if (error instanceof DvdiError && error.code === ErrorCode.PluginUsage) return fail(error.message);

@@ -13,6 +13,7 @@ import { describeConfig, loadVolumeRequests, type Config, type Env } from '../co
 import type { ContainerRuntime } from '../docker/container-runtime.js';
 import { DockerodeRuntime } from '../docker/dockerode-runtime.js';
 import { readTaskContainer, TaskContainerWatch, volumeLabels } from '../docker/task-container.js';
+import { VolumeHealthMonitor } from '../health/volume-health.js';
 import type { LeaseLostError } from '../lifecycle/lifecycle-errors.js';
 import { TaskVolumes } from '../lifecycle/task-volumes.js';
 import { scheduleReconciler, type RunningSchedule } from '../reconcile/reconcile-schedule.js';
@@ -115,12 +116,36 @@ async function runSession(services: NodeServices, inputs: Inputs, run: Running, 
   view.stage = 'ready';
   if (config.readyFile !== undefined) await writeReadyFile(config.readyFile, `${new Date().toISOString()}\n`);
   logger.info({ volumes: specs.map((s) => s.name) }, 'ready');
+  const health = watchHealth(volumes, run, services.clock);
   await untilAborted(AbortSignal.any([shutdown, lease.lostSignal]));
   view.stage = 'stopping';
   leases.abort();
-  await lease.keeper;
+  await Promise.all([lease.keeper, health.stop()]);
   if (config.readyFile !== undefined) await removeReadyFile(config.readyFile);
   return stop(volumes, lease.lost(), config, logger);
+}
+
+/**
+ * Readiness follows the mount: every bound volume is checked on an interval; a dead one (plugin
+ * restart, source deleted underneath) turns /readyz 503 and dvdi_ready 0 until it answers again.
+ */
+function watchHealth(volumes: TaskVolumes, run: Running, clock: Clock): { stop(): Promise<void> } {
+  const { view, metrics } = run;
+  const health = new VolumeHealthMonitor(() => volumes.readiness().volumes.filter((v) => v.state === 'ready'), {
+    clock,
+    logger: run.logger.child({ module: 'health' }),
+    gauge: metrics.volumeHealthy,
+    onChange: () => metrics.ready.set(view.readiness().ready ? 1 : 0),
+  });
+  view.health = health;
+  const stopping = new AbortController();
+  const loop = health.run(stopping.signal);
+  return {
+    stop: async () => {
+      stopping.abort();
+      await loop;
+    },
+  };
 }
 
 function missingMounter(): never {

@@ -7,6 +7,7 @@ import { VERSION } from '../common/version.js';
 import type { Config, Env, VolumeSpec } from '../config/index.js';
 import type { ContainerDetails } from '../docker/container-runtime.js';
 import type { TaskContainerWatch } from '../docker/task-container.js';
+import type { VolumeHealthMonitor } from '../health/volume-health.js';
 import type { TaskVolumes } from '../lifecycle/task-volumes.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
 import type { WiringOptions } from '../wiring/node-services.js';
@@ -37,6 +38,8 @@ export class SidecarView {
   volumes: TaskVolumes | undefined;
   storeBackend: string | undefined;
   watch: TaskContainerWatch | undefined;
+  /** Readiness follows the mount: a dead bound volume (health/volume-health.ts) means not ready. */
+  health: VolumeHealthMonitor | undefined;
 
   constructor(
     private readonly config: Config,
@@ -47,7 +50,10 @@ export class SidecarView {
     if (this.volumes === undefined || this.stage !== 'ready') {
       return { ready: false, reason: this.stage, volumes: this.volumes?.readiness().volumes ?? [] };
     }
-    return this.volumes.readiness();
+    const report = this.volumes.readiness();
+    const dead = this.health?.dead();
+    if (dead === undefined || dead.size === 0) return report;
+    return { ready: false, volumes: report.volumes.map((v) => (dead.has(v.name) ? { ...v, state: 'dead', reason: dead.get(v.name) ?? 'dead' } : v)) };
   }
 
   async status(): Promise<unknown> {

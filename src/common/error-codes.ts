@@ -67,6 +67,8 @@ export const ErrorCode = {
   PluginBadOption: 'DVDI_PLUGIN_BAD_OPTION',
   PluginNoSuchVolume: 'DVDI_PLUGIN_NO_SUCH_VOLUME',
   PluginVolumeInUse: 'DVDI_PLUGIN_VOLUME_IN_USE',
+  // --habits rclone: Unmount of an ID that holds nothing, refused as rclone's plugin does.
+  PluginNotMounted: 'DVDI_PLUGIN_NOT_MOUNTED',
   PluginUnsafePath: 'DVDI_PLUGIN_UNSAFE_PATH',
   PluginAttachedElsewhere: 'DVDI_PLUGIN_ATTACHED_ELSEWHERE',
   PluginBackendFailed: 'DVDI_PLUGIN_BACKEND_FAILED',

@@ -1,6 +1,7 @@
 // The accepted forms of every configuration value: one rule per form, each a pure parser plus
 // the sentence that tells an operator what is accepted. Parsers throw InvalidValue, whose
 // detail never quotes the value (callers quote it, redacted where it is a secret).
+import { readCsvRecord } from './csv-record.js';
 import { isIPv4, isIPv6 } from 'node:net';
 import { posix } from 'node:path';
 import { validate as isValidCron } from 'node-cron';
@@ -276,16 +277,20 @@ export const containerPathRule: ValueRule<string> = {
 export const OPTION_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 /**
- * `k=v,k=v`: items split on `,`, blank items ignored, the first `=` separates key from value
- * (so values may contain `=` but not `,`), blanks around a key ignored, the value kept as is.
+ * `k=v,k=v`: items split on `,`, blank items ignored, the first `=` separates key from value,
+ * blanks around a key ignored, the value kept as is. A value holding commas is written the way
+ * `docker run --mount` takes it, with CSV quoting of the whole item: `"k=a,b",k2=v` (`""` is a
+ * quote inside). An item that does not start with `"` means what it always did, quotes included.
  * Details name items by position and keys only: values are secrets.
  */
 export const optionsRule: ValueRule<Readonly<Record<string, string>>> = {
-  accepted: `k=v items separated by commas, keys matching ${String(OPTION_KEY_PATTERN)}, each key once (values may contain "=" but not ",")`,
+  accepted: `k=v items separated by commas, keys matching ${String(OPTION_KEY_PATTERN)}, each key once; values may contain "="; an item whose value holds commas is quoted whole, CSV style: "k=a,b" ("" for a quote inside)`,
   parse(raw) {
     const opts: Record<string, string> = {};
     const problems: string[] = [];
-    const items = raw.split(',').filter((item) => item.trim() !== '');
+    const record = readCsvRecord(raw, { bareQuote: 'literal' });
+    if (!Array.isArray(record)) throw new InvalidValue(record.error);
+    const items = record.filter((item) => item.trim() !== '');
     items.forEach((item, i) => {
       const eq = item.indexOf('=');
       if (eq < 0) {

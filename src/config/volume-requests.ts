@@ -5,7 +5,8 @@
 // thrown as one ConfigError; option values never appear in a message.
 import type { AccessMode } from '../refcount/refcount-store.js';
 import { ConfigError, invalidValueMessage, type ConfigProblem } from './config-error.js';
-import { quote, redactOptionsText } from './secret-redaction.js';
+import { quote, REDACTED, redactOptionsText } from './secret-redaction.js';
+import { readCsvRecord } from './csv-record.js';
 import {
   ACCEPTED_VOLUME_VARIABLES,
   MARATHON_LABEL_PREFIX,
@@ -64,7 +65,18 @@ interface Entry {
 }
 
 function shownValue(key: VolumeVariableKey, value: string): string {
-  return key === 'OPTS' ? redactOptionsText(value, (k) => OPTION_KEY_PATTERN.test(k)) : value;
+  if (key !== 'OPTS') return value;
+  // Read the items the way the rule does (CSV quoting), so a quoted value with commas is
+  // redacted whole; when the quoting itself is broken nobody can tell where values end.
+  const items = readCsvRecord(value, { bareQuote: 'literal' });
+  if (!Array.isArray(items)) return REDACTED;
+  return items
+    .filter((item) => item.trim() !== '')
+    .map((item) => {
+      const shown = redactOptionsText(item.replaceAll(',', ' '), (k) => OPTION_KEY_PATTERN.test(k));
+      return item.includes(',') ? `"${shown}"` : shown;
+    })
+    .join(',');
 }
 
 /**

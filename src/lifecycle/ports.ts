@@ -26,9 +26,11 @@ export interface VolumeDriverPort {
    * volume from another node (the storage control plane is the hard fence). An aborted Mount is
    * as uncertain as a timed-out one: it may still complete in the plugin. */
   mount(name: string, id: string, options?: { preempt?: boolean; signal?: AbortSignal }): Promise<string>;
-  /** Unknown IDs succeed. */
+  /** Unknown IDs may succeed or be refused (rclone): VolumeLifecycle.driverUnmount judges a
+   * refusal by facts (unmount-outcome.ts). */
   unmount(name: string, id: string, options?: { signal?: AbortSignal }): Promise<void>;
-  /** The plugin's mountpoint while it has the volume mounted, else undefined. */
+  /** The plugin's mountpoint; some plugins (rclone) answer it while unmounted too, so it is
+   * only ever a place to look in the mount table, never evidence of "mounted". */
   path(name: string, options?: { signal?: AbortSignal }): Promise<string | undefined>;
 }
 

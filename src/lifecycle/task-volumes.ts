@@ -69,8 +69,8 @@ export class TaskVolumes {
   private readonly core: VolumeLifecycle;
 
   constructor(private readonly options: TaskVolumesOptions) {
-    const { store, drivers, mounter, ledger, clock, logger, undoTimeoutMs } = options;
-    this.core = new VolumeLifecycle({ store, drivers, mounter, ledger, clock, logger, undoTimeoutMs });
+    const { store, drivers, mounter, ledger, clock, logger, undoTimeoutMs, mountTable } = options;
+    this.core = new VolumeLifecycle({ store, drivers, mounter, ledger, clock, logger, undoTimeoutMs, mountTable });
   }
 
   /** Attach every request in order; on any failure undo all of them and rethrow. */

@@ -10,17 +10,21 @@
 //   takeOver      claim the unmount of a node state no live holder keeps, and perform it
 //   unmountNode   lazy unmount of the bind → driver Unmount of the recorded ID → forget → markUnmounted
 // The seams other rules plug into are single functions here: `joinSource` (where a join's bind
-// source comes from) and `driverUnmount` (what a driver Unmount's outcome means).
+// source comes from) and `driverUnmount` (what a driver Unmount's outcome means: the
+// refused-Unmount rule of unmount-outcome.ts, so undo, release, takeover, the sweep and dvdcli
+// all judge a refusal by the same facts).
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../common/clock.js';
 import { AbortedError, DvdiError, ExitCode, describeError } from '../common/errors.js';
 import { ErrorCode } from '../common/error-codes.js';
 import type { Logger } from '../common/logger.js';
+import type { MountInfoEntry } from '../common/mountinfo.js';
 import { mountMayHaveHappened } from '../driver/driver-errors.js';
 import { StoreUnavailableError } from '../refcount/refcount-errors.js';
 import type { AccessMode, AcquireResult, ClaimUnmountResult, HolderRef, RefcountStore, VolumeKey } from '../refcount/refcount-store.js';
 import { AccessModeConflictError, LeaseLostError, VolumeHeldError, VolumeMissingError } from './lifecycle-errors.js';
 import type { DriverRegistryPort, MountLedgerPort, MounterPort } from './ports.js';
+import { mountFacts, unmountTolerant, type UnmountFactsInput, type UnmountOutcome } from './unmount-outcome.js';
 
 /** The store answers a claim may act on. */
 export type Granted = Extract<AcquireResult, { kind: 'mount' }> | Extract<AcquireResult, { kind: 'join' }>;
@@ -47,6 +51,8 @@ export interface LifecycleDeps {
   logger: Logger;
   /** Budget of the whole undo of a failed mount (each step gets what is left of it). */
   undoTimeoutMs: number;
+  /** The node's mount table for the refused-Unmount rule; /proc/self/mountinfo by default (unit tests inject one). */
+  mountTable?: (() => Promise<readonly MountInfoEntry[]>) | undefined;
 }
 
 export interface AcquirePolicy {
@@ -143,9 +149,12 @@ export class VolumeLifecycle {
     try {
       if (staleMountId !== undefined) {
         // A performer died mid-mount: its driver Mount may have happened. Unmount that ID first
-        // so the plugin's per-ID count stays one Unmount per Mount (unknown IDs succeed).
+        // so the plugin's per-ID count stays one Unmount per Mount; a refusal (the Mount never
+        // reached the plugin) is fine when nothing is mounted with it (unmount-outcome.ts). The
+        // dead performer's ledger entry stays: its Mount may still be on its way to the plugin,
+        // and the reconciler sends that Unmount again once nobody here uses the volume.
         log.warn({ staleMountId }, 'taking over from a dead performer; releasing its mount ID first');
-        await this.driverUnmount(spec, staleMountId, signal);
+        await this.driverUnmount(spec, staleMountId, signal, { what: 'takeover from a dead performer' });
       }
       // Get and Create can be cut short: nothing is mounted yet, nothing to undo.
       if ((await driver.get(spec.name, { signal })) === undefined) {
@@ -165,11 +174,12 @@ export class VolumeLifecycle {
           throw error;
         }
         // It may still complete in the plugin, even after this Unmount: the ledger entry stays,
-        // so the reconciler sends the Unmount again until the plugin's Path shows nothing.
-        undo.push({ what: 'driver Unmount after an unfinished Mount', run: (s) => this.driverUnmount(spec, ref.token, s) });
+        // so the reconciler sends the Unmount again until the facts show nothing mounted with
+        // that ID (unmount-outcome.ts).
+        undo.push({ what: 'driver Unmount after an unfinished Mount', run: (s) => this.driverUnmount(spec, ref.token, s, { what: 'undo of an unfinished Mount' }) });
         throw error;
       }
-      undo.push({ what: 'driver Unmount', run: (s) => this.unmountAndForget(spec, ref.token, s) });
+      undo.push({ what: 'driver Unmount', run: (s) => this.unmountAndForget(spec, { mountId: ref.token, mountpoint }, s, 'undo of a Mount') });
       if (mountpoint === '') throw new DvdiError(ErrorCode.NoMountpoint, `driver ${spec.driver} mounted ${spec.name} but answered no mount point`, { exitCode: ExitCode.MountFailed });
       if (target !== undefined) {
         if (signal.aborted) throw new AbortedError(`mount of volume ${spec.name}`);
@@ -210,7 +220,7 @@ export class VolumeLifecycle {
     const result = await this.storeCall('release', claim.ref.name, () => this.deps.store.release(claim.ref));
     claim.registered = false;
     if (result.kind !== 'unmount') return result.kind;
-    await this.unmountNode(claim.ref, result.mountId, target, signal);
+    await this.unmountNode(claim.ref, result, target, signal, 'release');
     return 'unmounted';
   }
 
@@ -223,17 +233,25 @@ export class VolumeLifecycle {
     const claim = await this.storeCall('claimUnmount', key.name, () => this.deps.store.claimUnmount(ref, ttlMs));
     if (claim.kind === 'unmount') {
       this.deps.logger.warn({ volume: key.name, driver: key.driver, state: claim.state, mountId: claim.mountId }, 'no live holder on this node: taking over the unmount');
-      await this.unmountNode(ref, claim.mountId, target, signal);
+      await this.unmountNode(ref, claim, target, signal, 'takeover of an orphaned unmount');
     }
     return claim;
   }
 
   /**
-   * The one place a driver Unmount's outcome is decided: today every error is a failure (the
-   * caller keeps the state for a retry); a success means the ID's mount is gone.
+   * The one place a driver Unmount's outcome is decided (unmount-outcome.ts): a success means
+   * the ID's mount is gone; a refusal counts as done only when the facts (Get's Status.Mounts,
+   * else the mount table at the bind, `mountpoint` and what the plugin names) show nothing
+   * mounted with that ID; any other error is a failure (the caller keeps the state for a retry).
    */
-  async driverUnmount(key: VolumeKey, mountId: string, signal?: AbortSignal): Promise<void> {
-    await this.deps.drivers.driver(key.driver).unmount(key.name, mountId, signal === undefined ? {} : { signal });
+  async driverUnmount(key: VolumeKey, mountId: string, signal?: AbortSignal, context: { what?: string; mountpoint?: string | undefined } = {}): Promise<UnmountOutcome> {
+    return unmountTolerant({ ...(await this.factsInput(key, mountId, context.mountpoint, signal)), logger: this.deps.logger, what: context.what ?? 'driver Unmount' });
+  }
+
+  /** After an Unmount: do the facts (never Path) still show the volume mounted with `mountId`? */
+  async stillMounted(key: VolumeKey, mountId: string, outcome: UnmountOutcome): Promise<boolean> {
+    if (outcome.kind === 'not-mounted') return false;
+    return !(await mountFacts(await this.factsInput(key, mountId))).notMounted;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -257,16 +275,23 @@ export class VolumeLifecycle {
     return reported;
   }
 
+  /** What the refused-Unmount rule looks at; a bind path that cannot be had is simply not a fact. */
+  private async factsInput(key: VolumeKey, mountId: string, mountpoint?: string, signal?: AbortSignal): Promise<UnmountFactsInput> {
+    const bindPath = await this.target(key.name).catch(() => undefined);
+    const { mountTable } = this.deps;
+    return { driver: this.deps.drivers.driver(key.driver), name: key.name, mountId, bindPath, mountpoint, ...(signal === undefined ? {} : { signal }), ...(mountTable === undefined ? {} : { mountTable }) };
+  }
+
   /** This holder is the node's unmounter: detach the bind, Unmount the recorded ID, mark. */
-  private async unmountNode(ref: HolderRef, mountId: string | undefined, target: string | undefined, signal: AbortSignal): Promise<void> {
+  private async unmountNode(ref: HolderRef, recorded: { mountId?: string | undefined; mountpoint?: string | undefined }, target: string | undefined, signal: AbortSignal, what: string): Promise<void> {
     if (target !== undefined) await this.unbind(target);
-    if (mountId !== undefined) await this.unmountAndForget(ref, mountId, signal);
+    if (recorded.mountId !== undefined) await this.unmountAndForget(ref, { mountId: recorded.mountId, mountpoint: recorded.mountpoint }, signal, what);
     const marked = await this.storeCall('markUnmounted', ref.name, () => this.deps.store.markUnmounted(ref));
     if (marked.kind !== 'ok') this.deps.logger.warn({ volume: ref.name, driver: ref.driver, answer: marked.kind }, 'unmounted, but the store did not take markUnmounted');
   }
 
-  private async unmountAndForget(key: VolumeKey, mountId: string, signal: AbortSignal): Promise<void> {
-    await this.driverUnmount(key, mountId, signal);
+  private async unmountAndForget(key: VolumeKey, { mountId, mountpoint }: { mountId: string; mountpoint?: string | undefined }, signal: AbortSignal, what: string): Promise<void> {
+    await this.driverUnmount(key, mountId, signal, { what, mountpoint });
     await this.deps.ledger.forget({ driver: key.driver, name: key.name, mountId });
   }
 

@@ -28,6 +28,7 @@ export interface SidecarMetrics {
   preemptions: Counter<'volume'>;
   reconcileRuns: Counter<'outcome'>;
   reconcileOrphans: Counter;
+  volumeHealthy: Gauge<'volume' | 'driver'>;
 }
 
 export function createSidecarMetrics(registry: Registry, options: { defaultMetrics?: boolean } = {}): SidecarMetrics {
@@ -80,6 +81,12 @@ export function createSidecarMetrics(registry: Registry, options: { defaultMetri
       registers,
     }),
     ready: new Gauge({ name: 'dvdi_ready', help: '1 when every requested volume is mounted, bound and leased.', registers }),
+    volumeHealthy: new Gauge({
+      name: 'dvdi_volume_healthy',
+      help: '1 while the bound volume answers (bind in the mount table, source not deleted, stat without ENOTCONN/ESTALE/EIO in time), 0 when dead.',
+      labelNames: ['volume', 'driver'],
+      registers,
+    }),
     storeUp: new Gauge({
       name: 'dvdi_store_up',
       help: '1 when the refcount store (redis or embedded) answered its last check.',

@@ -50,6 +50,8 @@ export interface LinuxMounterOptions {
 export const MOUNT_ROOT_MODE = 0o700;
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** lstat errors of a mount point whose filesystem is gone underneath. */
+const DEAD_MOUNT_ERRORS = new Set(['ENOTCONN', 'ESTALE', 'EIO']);
 /** Name prefix of the preflight's probe directories under the mount root. */
 const PROBE_PREFIX = '.dvdi-probe-';
 /** Name prefix of the per-bind staging directories under ROOT/.dvdi. */
@@ -619,6 +621,10 @@ export class LinuxMounter implements Mounter {
       info = await lstat(path);
     } catch (error) {
       if (errnoOf(error) === 'ENOENT') return false;
+      // A dead mount (a FUSE plugin that restarted: ENOTCONN; NFS: ESTALE; broken storage: EIO)
+      // cannot be looked at, but mountinfo shows it is a mount point, which is never a symlink:
+      // it must stay reachable, or nobody could unmount it.
+      if (DEAD_MOUNT_ERRORS.has(errnoOf(error) ?? '') && topMountAt(await this.mountInfo(), path) !== undefined) return true;
       throw error;
     }
     if (info.isSymbolicLink()) {

@@ -22,7 +22,7 @@ import { isNotFound, PluginLayout, validateVolumeName } from './plugin-layout.js
 import { createPluginServer } from './plugin-server.js';
 import { FaultInjector } from './fault-injection.js';
 import type { BackendKind, VolumeBackend } from './volume-backend.js';
-import { VolumeService } from './volume-service.js';
+import { VolumeService, type PluginHabits } from './volume-service.js';
 
 export interface PluginOptions {
   name: string;
@@ -39,6 +39,8 @@ export interface PluginOptions {
   pool?: string;
   /** Test-only fault injection file (see fault-injection.ts). */
   faults?: string;
+  /** Answer unknown-ID Unmount and Path as rclone does (see volume-service.ts); default reference. */
+  habits?: PluginHabits;
   clock: Clock;
   logger: Logger;
 }
@@ -145,7 +147,15 @@ export async function startPlugin(options: PluginOptions): Promise<RunningPlugin
   const backend: VolumeBackend = options.backend === 'loop' ? new LoopBackend(layout, options.clock, logger) : new DirBackend(layout);
   const journal = options.journal === undefined ? undefined : new MountJournal(resolve(options.journal), options.clock, logger, options.node);
   const attachments = options.pool === undefined || options.node === undefined ? undefined : new AttachmentRegistry(layout, options.node, options.clock, logger);
-  const service = new VolumeService({ layout, backend, clock: options.clock, logger, ...(journal ? { journal } : {}), ...(attachments ? { attachments } : {}) });
+  const service = new VolumeService({
+    layout,
+    backend,
+    clock: options.clock,
+    logger,
+    ...(journal ? { journal } : {}),
+    ...(attachments ? { attachments } : {}),
+    ...(options.habits === undefined ? {} : { habits: options.habits }),
+  });
   await service.start();
 
   const socket = resolve(options.socket ?? defaultSocket(options.name));
@@ -153,7 +163,7 @@ export async function startPlugin(options: PluginOptions): Promise<RunningPlugin
   await prepareSocket(socket);
   const server = createPluginServer(service, logger, options.faults === undefined ? undefined : new FaultInjector(options.faults));
   await listen(server, socket, gid);
-  logger.info({ socket, socketMode: gid === undefined ? '0600' : '0660', socketGid: gid, root: layout.root, backend: backend.kind, pool: options.pool, journal: options.journal }, 'plugin serving');
+  logger.info({ socket, socketMode: gid === undefined ? '0600' : '0660', socketGid: gid, root: layout.root, backend: backend.kind, pool: options.pool, journal: options.journal, habits: options.habits ?? 'reference' }, 'plugin serving');
 
   let closing: Promise<void> | undefined;
   return {

@@ -2,7 +2,11 @@
 // Get/List over a backend, with per-(volume, ID) mount counts that survive a restart, one
 // operation at a time per volume, an optional mount journal, and (pool mode) attachment
 // records that fence a volume to one node. mountinfo is the truth for "is it mounted";
-// the state file only remembers who holds it.
+// the state file only remembers who holds it. `habits: 'rclone'` answers the two questions the
+// protocol leaves open the way rclone's plugin does — Unmount of an ID that holds nothing is
+// refused (`volume is not mounted`, `volume is not mounted by this id`, `volume not found`),
+// and Path/Get name the mountpoint whether mounted or not — so tests and chaos runs can drive
+// the sidecar against both habits with one plugin.
 import { readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import type { Clock } from '../common/clock.js';
 import { describeError } from '../common/errors.js';
@@ -12,7 +16,7 @@ import { VOLUME_NAME_PATTERN, type VolumeInfo } from '../driver/protocol-types.j
 import type { AttachmentRegistry } from './attachment-registry.js';
 import { writeJsonAtomic } from '../common/atomic-file.js';
 import { KeyedQueue } from './keyed-queue.js';
-import { MountCounts } from './mount-counts.js';
+import { MountCounts, NO_ID } from './mount-counts.js';
 import type { MountJournal } from './mount-journal.js';
 import { PluginError } from './plugin-errors.js';
 import { isNotFound, validateVolumeName, type PluginLayout } from './plugin-layout.js';
@@ -27,7 +31,12 @@ export interface VolumeServiceDeps {
   journal?: MountJournal;
   /** Pool mode only. */
   attachments?: AttachmentRegistry;
+  /** How the open questions of the protocol are answered (default 'reference'; see above). */
+  habits?: PluginHabits;
 }
+
+export const PLUGIN_HABITS = ['reference', 'rclone'] as const;
+export type PluginHabits = (typeof PLUGIN_HABITS)[number];
 
 function noSuchVolume(name: string): PluginError {
   return new PluginError('DVDI_PLUGIN_NO_SUCH_VOLUME', `no such volume: ${name}`, { context: { volume: name } });
@@ -154,6 +163,7 @@ export class VolumeService {
 
   unmount(rawName: unknown, id: string | undefined): Promise<void> {
     return this.journaled('Unmount', rawName, id, async (name) => {
+      if (this.deps.habits === 'rclone') await this.refuseUnknownId(name, id);
       const { released, total } = this.counts.release(name, id);
       if (released) await this.persist();
       else this.deps.logger.info({ volume: name, id: id ?? null }, 'unmount of an ID that holds nothing: ignored');
@@ -170,11 +180,20 @@ export class VolumeService {
     });
   }
 
+  /** rclone habits: an Unmount whose ID holds nothing is refused, with rclone's messages. */
+  private async refuseUnknownId(name: string, id: string | undefined): Promise<void> {
+    if ((this.counts.holders(name)[id ?? NO_ID] ?? 0) > 0) return;
+    if ((await this.readMeta(name)) === undefined) throw new PluginError('DVDI_PLUGIN_NO_SUCH_VOLUME', 'volume not found', { context: { volume: name } });
+    const message = this.counts.total(name) === 0 ? 'volume is not mounted' : 'volume is not mounted by this id';
+    throw new PluginError('DVDI_PLUGIN_NOT_MOUNTED', message, { context: { volume: name } });
+  }
+
   path(rawName: unknown): Promise<string> {
     const name = validateVolumeName(rawName);
     return this.queue.run(name, async () => {
       const mountpoint = this.deps.layout.mountPath(name);
       if (await this.isMounted(mountpoint)) return mountpoint;
+      if (this.deps.habits === 'rclone' && (await this.readMeta(name)) !== undefined) return mountpoint;
       if ((await this.readMeta(name)) === undefined) throw noSuchVolume(name);
       return '';
     });
@@ -213,7 +232,7 @@ export class VolumeService {
       CreatedAt: meta.createdAt,
       Status: { ...this.deps.backend.status(meta), holders: this.counts.total(meta.name) },
     };
-    if (mounted.has(meta.name)) info.Mountpoint = this.deps.layout.mountPath(meta.name);
+    if (mounted.has(meta.name) || this.deps.habits === 'rclone') info.Mountpoint = this.deps.layout.mountPath(meta.name);
     return info;
   }
 

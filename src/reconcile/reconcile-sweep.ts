@@ -90,8 +90,8 @@ async function readNodeVolumes(store: RefcountStore, node: string): Promise<Volu
 }
 
 function lifecycleOf(deps: SweepDeps): VolumeLifecycle {
-  const { store, drivers, mounter, ledger, clock, logger, undoTimeoutMs } = deps;
-  return new VolumeLifecycle({ store, drivers, mounter, ledger, clock, logger, undoTimeoutMs });
+  const { store, drivers, mounter, ledger, clock, logger, undoTimeoutMs, mountTable } = deps;
+  return new VolumeLifecycle({ store, drivers, mounter, ledger, clock, logger, undoTimeoutMs, mountTable });
 }
 
 async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> {
@@ -173,7 +173,8 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
   // again, but only while this node has nothing of the volume mounted (an Unmount then cannot
   // take anything from a user: per-name counting plugins would otherwise unmount early) and
   // only after a lease TTL unexplained (a holder re-registers within that). The entry goes when
-  // the plugin's Path shows nothing mounted; until then every sweep sends the Unmount again.
+  // the facts (unmount-outcome.ts: Get's Status.Mounts, else the mount table — never Path) show
+  // nothing mounted with that ID; until then every sweep sends the Unmount again.
   for (const entry of await deps.ledger.list()) {
     const key = `ledger:${entry.driver}/${entry.name}/${entry.mountId}`;
     if (views.some((v) => v.driver === entry.driver && v.name === entry.name)) continue; // the store explains it: in use on this node
@@ -185,8 +186,8 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
       continue;
     }
     try {
-      await core.driverUnmount(entry, entry.mountId);
-      const stillMounted = (await deps.drivers.driver(entry.driver).path(entry.name)) !== undefined;
+      const outcome = await core.driverUnmount(entry, entry.mountId, undefined, { what: 'ledger Unmount' });
+      const stillMounted = await core.stillMounted(entry, entry.mountId, outcome);
       if (!stillMounted) await deps.ledger.forget(entry);
       else next[key] = firstSeen[key] ?? now;
       report.ledgerUnmounts.push({ driver: entry.driver, name: entry.name, mountId: entry.mountId, stillMounted });

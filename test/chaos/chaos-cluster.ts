@@ -115,15 +115,17 @@ export class ChaosCluster {
     readonly redis: ChaosRedis,
     readonly pool: string,
     private readonly base: string,
+    /** The plugins' --habits: rclone's refuse Unmount of an unknown ID and always answer Path. */
+    readonly habits: 'reference' | 'rclone' = 'reference',
   ) {}
 
-  static async start(seed: number, topology: ChaosTopology = 'standalone'): Promise<ChaosCluster> {
+  static async start(seed: number, topology: ChaosTopology = 'standalone', habits: 'reference' | 'rclone' = 'reference'): Promise<ChaosCluster> {
     const tag = randomBytes(3).toString('hex');
     const base = await makeTempDir(`chaos-${seed}`);
     const pool = join(base, 'pool');
     await mkdir(pool);
     const redis = await startChaosRedis(topology, base);
-    const cluster = new ChaosCluster(seed, `chaos${seed}x${tag}`, `cpool${tag}`, `cshared${tag}`, redis, pool, base);
+    const cluster = new ChaosCluster(seed, `chaos${seed}x${tag}`, `cpool${tag}`, `cshared${tag}`, redis, pool, base, habits);
     live.add(cluster);
     try {
       for (const name of NODES) cluster.nodes.push(await cluster.startNode(name));
@@ -144,6 +146,7 @@ export class ChaosCluster {
       backend: 'loop',
       pool: this.pool,
       faults: true,
+      habits: this.habits,
       env: {
         ...this.redis.env(proxy.url),
         DVDI_REDIS_PREFIX: this.prefix,
@@ -159,7 +162,7 @@ export class ChaosCluster {
     const root = join(rig.temp.dir, 'plugin-shared');
     const socket = join(rig.pluginDirs, `${this.sharedDriver}.sock`);
     const journal = join(rig.temp.dir, 'journal-shared.jsonl');
-    const args = ['plugin', '--name', this.sharedDriver, '--backend', 'dir', '--root', root, '--socket', socket, '--journal', journal, '--node', name, '--faults', join(rig.temp.dir, 'faults.json')];
+    const args = ['plugin', '--name', this.sharedDriver, '--backend', 'dir', '--root', root, '--socket', socket, '--journal', journal, '--node', name, '--faults', join(rig.temp.dir, 'faults.json'), '--habits', this.habits];
     const node: SimNode = { name, rig, proxy, shared: { child: startDvdi(args), args, socket, journal, root }, pluginBusy: { pool: Promise.resolve(), shared: Promise.resolve() } };
     try {
       await waitForSocket(node.shared.child, socket);
@@ -613,6 +616,8 @@ export interface RunOptions {
   topology?: ChaosTopology;
   /** Share of exclusive-volume starts that preempt (planChaos preemptShare); unset = none. */
   preemptShare?: number;
+  /** Run the plugins with rclone's habits (default reference). */
+  habits?: 'reference' | 'rclone';
 }
 
 /** Play one seed's plan on a fresh cluster and check every invariant. */
@@ -621,8 +626,8 @@ export async function runChaos(options: RunOptions): Promise<ChaosResult> {
   const topology = options.topology ?? 'standalone';
   const skip = new Set<FaultKind>([...(options.skip ?? []), ...(topology === 'standalone' ? [] : (['proxy'] as const))]);
   const plan = planChaos({ seed: options.seed, ops: options.ops, leaseTtlMs: TIMINGS.leaseTtlMs, skip, ...(options.preemptShare === undefined ? {} : { preemptShare: options.preemptShare }) });
-  const trace: string[] = [`topology: ${topology}${options.preemptShare === undefined ? '' : `, preempt share ${options.preemptShare}`}`];
-  const cluster = await ChaosCluster.start(options.seed, topology);
+  const trace: string[] = [`topology: ${topology}${options.preemptShare === undefined ? '' : `, preempt share ${options.preemptShare}`}${options.habits === 'rclone' ? ', rclone habits' : ''}`];
+  const cluster = await ChaosCluster.start(options.seed, topology, options.habits);
   try {
     for (const [i, op] of plan.entries()) {
       const line = `${String(i).padStart(3)} +${String(Date.now() - started).padStart(6)}ms ${describeOp(op)}`;

@@ -75,6 +75,8 @@ export interface NodeRigOptions {
   env?: Record<string, string>;
   /** Use this driver name instead of a random one (nodes sharing a pool need the same name). */
   driver?: string;
+  /** The plugin's --habits (rclone: unknown-ID Unmount refused, Path always answers). */
+  habits?: 'reference' | 'rclone';
 }
 
 export async function startNodeRig(options: NodeRigOptions = {}): Promise<NodeRig> {
@@ -88,6 +90,7 @@ export async function startNodeRig(options: NodeRigOptions = {}): Promise<NodeRi
     '--socket', join(pluginDirs, `${driver}.sock`), '--journal', journalPath, ...(options.node ? ['--node', options.node] : []),
     ...(options.faults ? ['--faults', join(temp.dir, 'faults.json')] : []),
     ...(options.pool ? ['--pool', options.pool] : []),
+    ...(options.habits ? ['--habits', options.habits] : []),
   ];
   let plugin = startDvdi(pluginArgs);
   const waitForPlugin = async (child: DvdiChild): Promise<void> =>

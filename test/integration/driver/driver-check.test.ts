@@ -72,9 +72,31 @@ test('against the reference plugin (dir backend): every step passes, exit 0, not
     t.regex(row(result.stdout, step) ?? '', /\s+PASS\s+\d+\s+/, step);
   }
   t.regex(result.stdout, /driver check of "refcheck": PASS \(9 passed, 0 failed\)/);
-  t.regex(row(result.stdout, 'Mount') ?? '', new RegExp(`${join(dir, 'root')}/\\S+dvdi-check-[0-9a-f]{8}`));
+  t.regex(row(result.stdout, 'Mount') ?? '', new RegExp(`${join(dir, 'root')}/\\S+dvdi-check-[0-9a-f]{8} \\(a mount point\\)`));
+  // The reference plugin's habits, as the INFO rows report them.
+  t.regex(row(result.stdout, 'Get Status (mounted)') ?? '', /INFO .*no Status\.Mounts \(Status keys: .*holders.*\); dvdi falls back to the mount table/);
+  t.regex(row(result.stdout, 'Path (unmounted)') ?? '', /INFO .*answers no mount point/);
+  t.regex(row(result.stdout, 'Unmount (unknown ID)') ?? '', /INFO .*succeeds/);
   const left = (await readMountInfo()).filter((m) => m.mountPoint.startsWith(`${dir}/`));
   t.deepEqual(left.map((m) => m.mountPoint), [], 'the scratch volume is unmounted');
+});
+
+test('against the reference plugin in rclone-habits mode: still passes; the INFO rows show the other habits', async (t) => {
+  const dir = await makeTempDir('check-hab');
+  dirs.push(dir);
+  const socket = join(dir, 'plugins', 'habcheck.sock');
+  const plugin = spawn(process.execPath, ['--import', 'tsx', 'src/cli/dvdi.ts', 'plugin', '--name', 'habcheck', '--backend', 'dir', '--root', join(dir, 'root'), '--socket', socket, '--habits', 'rclone'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  processes.push(plugin);
+  let pluginLog = '';
+  plugin.stderr.on('data', (chunk: Buffer) => (pluginLog += chunk.toString()));
+  await waitForSocket(socket, plugin, () => pluginLog);
+  const result = await dvdi(['driver', 'check', '--driver', 'habcheck', '--plugin-dirs', join(dir, 'plugins')]);
+  t.is(result.code, 0, `${result.stdout}\n${result.stderr}`);
+  t.regex(row(result.stdout, 'Path (unmounted)') ?? '', /INFO .*still answers/);
+  t.regex(row(result.stdout, 'Unmount (unknown ID)') ?? '', /INFO .*refused: volume is not mounted/);
+  t.regex(row(result.stdout, 'Remove') ?? '', /PASS/);
 });
 
 async function misbehaving(modes: Parameters<typeof startMisbehavingPlugin>[0]['modes']): Promise<{ plugin: MisbehavingPlugin; dirsArg: string }> {
@@ -100,6 +122,25 @@ test('a Mount refused with Err on 200: exit 3, the failure is named, no Unmount,
   t.is(plugin.count('Unmount'), 0);
   t.is(plugin.count('Remove'), 1);
   t.false(result.stdout.includes('very-secret-value') || result.stderr.includes('very-secret-value'));
+});
+
+test('a refused Create: exit 3, and no Remove follows (nothing was created)', async (t) => {
+  const { plugin, dirsArg } = await misbehaving({ Create: 'err-500' });
+  const result = await dvdi(['driver', 'check', '--driver', 'bad', '--plugin-dirs', dirsArg]);
+  t.is(result.code, 3, result.stdout);
+  t.regex(row(result.stdout, 'Create') ?? '', /FAIL.*DVDI_DRIVER_REFUSED/);
+  t.regex(row(result.stdout, 'Remove (cleanup)') ?? '', /SKIP.*Create was refused/);
+  t.is(plugin.count('Create'), 1);
+  t.is(plugin.count('Remove'), 0);
+});
+
+test('a Create that times out may have created the volume: it is removed', async (t) => {
+  const { plugin, dirsArg } = await misbehaving({ Create: 'hang' });
+  const result = await dvdi(['driver', 'check', '--driver', 'bad', '--plugin-dirs', dirsArg, '--timeout-ms', '500']);
+  t.is(result.code, 3, result.stdout);
+  t.regex(row(result.stdout, 'Create') ?? '', /FAIL.*DVDI_DRIVER_TIMEOUT/);
+  t.regex(row(result.stdout, 'Remove (cleanup)') ?? '', /PASS/);
+  t.is(plugin.count('Remove'), 1);
 });
 
 test('a hanging Mount: DVDI_DRIVER_TIMEOUT, then the possible mount is undone', async (t) => {

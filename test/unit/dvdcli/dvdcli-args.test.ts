@@ -45,8 +45,8 @@ test('--volumeopts: CSV quoting keeps commas, blank items are dropped, a later k
   t.deepEqual(args(['mount', '--volumename=v', '--volumeopts="tags=a,b",size=2']).opts, { tags: 'a,b', size: '2' });
   t.deepEqual(args(['mount', '--volumename=v', '--volumeopts=a=1,,b=2,', '--volumeopts=']).opts, { a: '1', b: '2' });
   t.deepEqual(args(['mount', '--volumename=v', '--volumeopts=a=1', '--volumeopts=a=2']).opts, { a: '2' });
-  t.regex(usageError(['mount', '--volumename=v', '--volumeopts=a="x']), /bare " in non-quoted field/);
-  t.regex(usageError(['mount', '--volumename=v', '--volumeopts="a=x']), /missing " in quoted field/);
+  t.regex(usageError(['mount', '--volumename=v', '--volumeopts=a="x']), /field 1 has a " but does not start with one/);
+  t.regex(usageError(['mount', '--volumename=v', '--volumeopts="a=x']), /field 1 opens a quote that is never closed/);
 });
 
 test('explicitcreate: bare flag is true, Go booleans accepted, both spellings', (t) => {

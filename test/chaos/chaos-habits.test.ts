@@ -1,0 +1,33 @@
+// The chaos suite against the other habits a volume plugin may have: every plugin of the
+// simulated nodes runs `dvdi plugin --habits rclone` (Unmount of an ID it does not hold is
+// refused with `volume is not mounted`, Path always answers), as rclone's plugin does. One seed
+// by default; reproduce or widen with CHAOS_HABITS_SEED=<seed>[,…] CHAOS_OPS=<ops>.
+import test from 'ava';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { runChaos, teardownAllChaos, writeTrace } from './chaos-cluster.js';
+import { stopAllRedis } from '../helpers/redis-server.js';
+
+const seeds = process.env.CHAOS_HABITS_SEED ? process.env.CHAOS_HABITS_SEED.split(',').map(Number) : [1001];
+const ops = Number(process.env.CHAOS_OPS ?? 200);
+
+test.after.always(async () => {
+  await teardownAllChaos();
+  await stopAllRedis();
+});
+
+for (const seed of seeds) {
+  test.serial(`chaos seed ${seed} × ${ops} operations with rclone-habits plugins: no invariant violated`, async (t) => {
+    t.timeout(300_000);
+    const result = await runChaos({ seed, ops, habits: 'rclone', ...(process.env.CHAOS_VERBOSE ? { log: (line: string) => t.log(line) } : {}) });
+    const reproduce = `CHAOS_HABITS_SEED=${seed} CHAOS_OPS=${ops} npx ava test/chaos/chaos-habits.test.ts`;
+    t.log(`seed ${seed} (rclone habits): ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases}); faults ${JSON.stringify(result.injected)}; sidecar exits ${JSON.stringify(result.exits)}`);
+    if (result.violations.length > 0) {
+      const tracePath = join(tmpdir(), `dvdi-chaos-habits-${seed}.trace`);
+      await writeTrace(tracePath, result);
+      t.log(`reproduce: ${reproduce}; trace: ${tracePath}`);
+      for (const v of result.violations) t.log(`VIOLATION ${v.invariant}: ${v.message}`);
+    }
+    t.deepEqual(result.violations, [], `seed ${seed} violated invariants with rclone habits; reproduce with: ${reproduce}`);
+  });
+}
