@@ -228,7 +228,8 @@ async function main(): Promise<number> {
   let sidecar: ChildProcess | undefined;
   let code = 0;
   try {
-    await mkdir(root);
+    // 0700, as the sidecar wants a mount root: only root (and the runtimes) reach the volumes.
+    await mkdir(root, { mode: 0o700 });
     await mkdir(pluginDir);
     execFileSync('mount', ['--bind', root, root]);
     execFileSync('mount', ['--make-rshared', root]);
