@@ -246,7 +246,7 @@ export async function redisCli(port: number, args: string[], timeoutMs = 10_000)
     child.once('exit', (code) => {
       clearTimeout(timer);
       if (code === 0) resolve(out);
-      else reject(new Error(`redis-cli -p ${port} ${args.join(' ')} exited ${String(code)}: ${err || out}`));
+      else reject(new Error(`redis-cli -p ${port} ${args.join(' ')} exited ${String(code)}: ${err}${out.slice(-3000)}`));
     });
   });
 }

@@ -112,7 +112,24 @@ test.serial('cluster: exclusive holder ready, a second node exits 4, status span
 
   t.is((await holder.stop('SIGTERM')).code, 0);
   t.false(await a!.isMounted(join(a!.root, 'ex')), 'the holder unmounted its bind');
+  // The killed master rejoins (as a replica): the cluster is whole again for the next test.
+  await victim.restart();
+  await clusterConsistent(30_000);
 });
+
+/** Until `redis-cli --cluster check` passes: every node reachable and agreeing on the slots. */
+async function clusterConsistent(timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await redisCli(cluster.seeds[0]!.port, ['--cluster', 'check', `127.0.0.1:${cluster.seeds[0]!.port}`]);
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
 
 test.serial('cluster: a reshard of held volumes\' slots under running sidecars loses nothing', async (t) => {
   const prefix = `r${randomBytes(4).toString('hex')}`;
@@ -120,6 +137,8 @@ test.serial('cluster: a reshard of held volumes\' slots under running sidecars l
   const names = ['r1', 'r2', 'r3', 'r4'];
   const holders = await Promise.all(names.map((name, i) => (i % 2 === 0 ? a! : b!).sidecar({ DVDI_VOLUME_NAME: name, DVDI_TASK_ID: `task-${name}` })));
   await Promise.all(holders.map((h) => h.waitReady(TTL + 20_000)));
+  // redis-cli refuses to reshard while any known node is unreachable or the nodes disagree.
+  await clusterConsistent(30_000);
   const masters = await cluster.masters();
   // Move the slots of every held record to one target master, one slot at a time (MIGRATE).
   const target = masters[0]!;
@@ -133,6 +152,8 @@ test.serial('cluster: a reshard of held volumes\' slots under running sidecars l
   // Every slot of each master that holds one of the records goes to the target: whatever
   // order redis-cli picks them in, the records' slots move (MIGRATE, with ASK/MOVED for clients).
   for (const port of owners.keys()) {
+    // After a reshard the new slot map takes a moment to reach every node: wait until they agree.
+    await clusterConsistent(30_000);
     const ownerId = (await redisCli(port, ['CLUSTER', 'MYID'])).trim();
     const count = await slotCount(port);
     await redisCli(port, ['--cluster', 'reshard', `127.0.0.1:${port}`, '--cluster-from', ownerId, '--cluster-to', targetId, '--cluster-slots', String(count), '--cluster-yes'], 300_000);
