@@ -157,7 +157,9 @@ test('epoch never decreases, and a preemption that revokes increases it and leav
         if (kind !== 'mount' && kind !== 'join' && kind !== 'wait') return undefined;
         // Unmounters are exempt: a reconciler may clean a preempted node's orphan at any time.
         if (live(after, now).some((h) => h.node !== o.node && h.role === 'holder')) return 'live holders of another node survived a preemption';
-        const revoked = live(before ?? after, now).some((h) => h.node !== o.node);
+        // Only task holders are revoked (unmounters are exempt, as above): a retried preemption
+        // that meets only another node's unmounter revokes nobody and keeps the epoch.
+        const revoked = live(before ?? after, now).some((h) => h.node !== o.node && h.role === 'holder');
         if (revoked && after.epoch <= (before?.epoch ?? 0)) return 'a revoking preemption did not increase the epoch';
         return undefined;
       }),
