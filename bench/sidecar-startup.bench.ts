@@ -12,6 +12,7 @@
 //   [--runs 10] [--stores embedded,redis] [--idle-seconds 600] [--node-args=--enable-source-maps]
 //   (--node-args: node flags for the sidecar only, as the image's entrypoint gives them; the bare
 //   node always runs with none)
+//   [--node /path/to/node (another node binary for all three processes, e.g. the image's Node 22)]
 //   [--image dvdi-test/sidecar] [--dvdi path/to/dist/cli/dvdi.js (another build, to compare)]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     stores: { type: 'string', default: 'embedded,redis' },
     'idle-seconds': { type: 'string', default: '600' },
     'node-args': { type: 'string', default: '' },
+    node: { type: 'string', default: process.execPath },
     image: { type: 'string' },
   },
 });
@@ -39,6 +41,8 @@ const RUNS = Number(values.runs);
 const IDLE_S = Number(values['idle-seconds']);
 const STORES = values.stores.split(',').filter((s) => s !== '');
 const NODE_ARGS = values['node-args'].split(' ').filter((s) => s !== '');
+/** The node binary for every process measured (the image's Node 22, say): bare node, sidecar and plugin alike. */
+const NODE = values.node;
 const CLK_TCK = 100; // USER_HZ on Linux
 
 // The yardstick: the least a Node service that answers HTTP can be.
@@ -74,7 +78,7 @@ interface Started {
 
 async function startUntil200(args: string[], env: Record<string, string>, url: string): Promise<Started> {
   const started = performance.now();
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'ignore'] });
+  const child = spawn(NODE, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'ignore'] });
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode ?? child.signalCode}`);
     try {
@@ -113,7 +117,7 @@ async function main(): Promise<void> {
   const temp = await makeSharedRoot('bench-startup');
   const plugins = join(temp.dir, 'plugins');
   await mkdir(plugins);
-  const plugin = spawn(process.execPath, [DVDI, 'plugin', '--name', 'benchdir', '--backend', 'dir', '--root', join(temp.dir, 'plugin'), '--socket', join(plugins, 'benchdir.sock')], { stdio: 'ignore' });
+  const plugin = spawn(NODE, [DVDI, 'plugin', '--name', 'benchdir', '--backend', 'dir', '--root', join(temp.dir, 'plugin'), '--socket', join(plugins, 'benchdir.sock')], { stdio: 'ignore' });
   const idle: ChildProcess[] = [];
   try {
     while (!existsSync(join(plugins, 'benchdir.sock'))) await new Promise((r) => setTimeout(r, 20));
@@ -153,7 +157,7 @@ async function main(): Promise<void> {
     }
 
     const out = process.stdout;
-    out.write(`sidecar start-up beside a bare node HTTP server — node ${process.version}, ${availableParallelism()} CPUs, ${RUNS} alternating runs${NODE_ARGS.length > 0 ? `, sidecar under node ${NODE_ARGS.join(' ')}` : ''}\n`);
+    out.write(`sidecar start-up beside a bare node HTTP server — node ${NODE === process.execPath ? process.version : execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim()}, ${availableParallelism()} CPUs, ${RUNS} alternating runs${NODE_ARGS.length > 0 ? `, sidecar under node ${NODE_ARGS.join(' ')}` : ''}\n`);
     out.write(`(dir plugin, 1 volume; bare node = node -e "http.createServer(...).listen(port)"; ratios pair by pair)\n`);
     out.write(`${'figure'.padEnd(44)}${'median'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}\n`);
     out.write(row('bare node, start → listening (ms)', base.ms));

@@ -17,7 +17,7 @@ import { VolumeHealthMonitor } from '../health/volume-health.js';
 import type { LeaseLostError } from '../lifecycle/lifecycle-errors.js';
 import { TaskVolumes } from '../lifecycle/task-volumes.js';
 import { scheduleReconciler, type RunningSchedule } from '../reconcile/reconcile-schedule.js';
-import { reconcileOnce } from '../reconcile/reconcile-sweep.js';
+import { reconcileOnce, type SweepDeps } from '../reconcile/reconcile-sweep.js';
 import { openNodeServices, type NodeServices } from '../wiring/node-services.js';
 import type { Inputs, Running, SidecarProcess } from './sidecar-view.js';
 
@@ -52,7 +52,7 @@ export async function runStarted(proc: SidecarProcess, firstInputs: Inputs, run:
     if (ended !== undefined && !shutdown.signal.aborted) shutdown.abort(new AbortedError(`task container ${ended.how}`));
   });
   let services: NodeServices | undefined;
-  let schedule: RunningSchedule | undefined;
+  let schedule: LaterSchedule | undefined;
   try {
     services = await openNodeServices(inputs.config, {
       logger,
@@ -68,8 +68,8 @@ export async function runStarted(proc: SidecarProcess, firstInputs: Inputs, run:
     // One sweep before acquiring anything (docs/architecture.md "Recovery"), then on the schedule.
     const sweep = services.sweep();
     await reconcileOnce(sweep);
-    schedule = scheduleReconciler(sweep, inputs.config.reconcileCron, sweep.logger);
-    return await runSession(services, inputs, run, shutdown.signal);
+    schedule = laterSchedule(sweep, inputs.config.reconcileCron);
+    return await runSession(services, inputs, run, shutdown.signal, () => schedule?.start());
   } finally {
     stopWatching.abort();
     await watching;
@@ -79,8 +79,42 @@ export async function runStarted(proc: SidecarProcess, firstInputs: Inputs, run:
   }
 }
 
+/** How long an attach may take before the reconciler's schedule starts anyway. */
+export const SCHEDULE_WHILE_ATTACHING_MS = 2_000;
+
+interface LaterSchedule {
+  /** Start the schedule now (once; later calls do nothing). */
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * The reconciler's schedule, started when the attach is over (ready or failed) or after
+ * SCHEDULE_WHILE_ATTACHING_MS of attaching, whichever comes first. node-cron computes every date
+ * with Intl.DateTimeFormat, and the first one loads ICU data (10-30 ms of CPU): work that need not
+ * stand between start and ready, since the sweep just ran and the first tick is a period away.
+ */
+function laterSchedule(sweep: SweepDeps, expression: string): LaterSchedule {
+  let running: RunningSchedule | undefined;
+  let stopped = false;
+  const start = (): void => {
+    clearTimeout(timer);
+    if (running !== undefined || stopped) return;
+    running = scheduleReconciler(sweep, expression, sweep.logger);
+  };
+  const timer = setTimeout(start, SCHEDULE_WHILE_ATTACHING_MS);
+  return {
+    start,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running?.stop();
+    },
+  };
+}
+
 /** Attach with leases kept from the first acquire on; ready; wait; detach or fence. */
-async function runSession(services: NodeServices, inputs: Inputs, run: Running, shutdown: AbortSignal): Promise<ExitCodeT> {
+async function runSession(services: NodeServices, inputs: Inputs, run: Running, shutdown: AbortSignal, attached: () => void): Promise<ExitCodeT> {
   const { config, specs } = inputs;
   const { logger, view } = run;
   const volumes = new TaskVolumes({
@@ -100,6 +134,7 @@ async function runSession(services: NodeServices, inputs: Inputs, run: Running, 
   try {
     await volumes.attachAll(specs, AbortSignal.any([shutdown, lease.lostSignal]));
   } catch (error) {
+    attached();
     leases.abort();
     await lease.keeper;
     if (shutdown.aborted) {
@@ -116,6 +151,8 @@ async function runSession(services: NodeServices, inputs: Inputs, run: Running, 
   view.stage = 'ready';
   if (config.readyFile !== undefined) await writeReadyFile(config.readyFile, `${new Date().toISOString()}\n`);
   logger.info({ volumes: specs.map((s) => s.name) }, 'ready');
+  // After the ready line and the 200: the first cron date is the slowest step left.
+  setImmediate(attached);
   const health = watchHealth(volumes, run, services.clock);
   await untilAborted(AbortSignal.any([shutdown, lease.lostSignal]));
   view.stage = 'stopping';

@@ -51,7 +51,10 @@ export async function postToPlugin(endpoint: PluginEndpoint, path: string, paylo
   const headers: Record<string, string | number> = { Accept: PLUGIN_MEDIA_TYPE, 'Content-Length': Buffer.byteLength(body) };
   let requestOptions: RequestOptions;
   if (endpoint.transport === 'unix') {
-    requestOptions = { socketPath: endpoint.address, headers: { ...headers, Host: UNIX_PLUGIN_HOST } };
+    // servername '' (TLS only; none here): else node's Agent derives it from the Host header
+    // through net.isIP, whose IPv6 pattern costs ~10 ms to compile on a sidecar's first call.
+    const unixOptions: RequestOptions & { servername: string } = { socketPath: endpoint.address, servername: '', headers: { ...headers, Host: UNIX_PLUGIN_HOST } };
+    requestOptions = unixOptions;
   } else {
     requestOptions = { ...hostAndPort(endpoint.address), headers };
     if (endpoint.transport === 'https') {

@@ -42,6 +42,21 @@ test('each bin is small; Redis, the plugin and dvdcli live in chunks of their ow
   t.deepEqual(JSON.parse(await readFile(join(root, 'dist/runtime-modules.json'), 'utf8')), ['dockerode']);
 });
 
+test('node:http and node:https are required, never imported as ES modules (node 22 would load undici)', async (t) => {
+  const files = [
+    ...(await readdir(join(root, 'dist/cli'))).map((f) => join(root, 'dist/cli', f)),
+    ...(await readdir(join(root, 'dist/chunks'))).map((f) => join(root, 'dist/chunks', f)),
+  ].filter((f) => f.endsWith('.js'));
+  let required = 0;
+  for (const file of files) {
+    const text = await readFile(file, 'utf8');
+    t.notRegex(text, /^\s*import\b[^;]*from\s*["'](node:)?https?["']/m, file);
+    t.notRegex(text, /\bimport\(\s*["'](node:)?https?["']\s*\)/, file);
+    required += (text.match(/__require\(["']node:https?["']\)/g) ?? []).length;
+  }
+  t.true(required >= 2, `node:http and node:https are loaded by require (${required} places)`);
+});
+
 test('with --enable-source-maps a stack trace names the src/ file', async (t) => {
   const chunks = (await readdir(join(root, 'dist/chunks'))).filter((c) => c.endsWith('.js'));
   let errorsChunk: string | undefined;
