@@ -4,6 +4,7 @@
 //     reference plugin's dir backend) or from / (bare node), polled the same way;
 //   RSS at ready: VmRSS of that process at that moment, and its anonymous part (RssAnon: the
 //     process's own memory; the rest is mostly the node binary's pages, shared by every process);
+//     and VmRSS again 1 s later, once what ready deferred (the reconciler's schedule) has run;
 //   idle: one sidecar per store left running with leases renewing and the reconciler on its
 //     schedule for --idle-seconds (default 600), then its RSS and the CPU time it used while idle,
 //     beside a bare node idle for the same period;
@@ -44,9 +45,14 @@ const NODE_ARGS = values['node-args'].split(' ').filter((s) => s !== '');
 /** The node binary for every process measured (the image's Node 22, say): bare node, sidecar and plugin alike. */
 const NODE = values.node;
 const CLK_TCK = 100; // USER_HZ on Linux
+/** RSS is read again this long after ready, when the work ready left for later has run. */
+const SETTLE_MS = 1_000;
 
 // The yardstick: the least a Node service that answers HTTP can be.
 const BARE_NODE = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1')`;
+// The same with one node-cron schedule (the reconciler's default): what the chosen scheduler alone
+// costs — its date arithmetic goes through Intl.DateTimeFormat, which loads ICU data.
+const BARE_NODE_CRON = `require('node-cron').schedule('*/30 * * * * *', () => {}); ${BARE_NODE}`;
 
 function median(samples: number[]): number {
   const s = [...samples].sort((a, b) => a - b);
@@ -74,6 +80,8 @@ interface Started {
   rssMiB: number;
   /** Anonymous memory only: what is this process's own, not shared pages of the node binary. */
   anonMiB: number;
+  /** RSS SETTLE_MS after ready. */
+  settledMiB: number;
 }
 
 async function startUntil200(args: string[], env: Record<string, string>, url: string): Promise<Started> {
@@ -89,7 +97,11 @@ async function startUntil200(args: string[], env: Record<string, string>, url: s
     await new Promise((r) => setTimeout(r, 2));
   }
   const ms = performance.now() - started;
-  return { child, ms, rssMiB: procStatus(child.pid ?? 0, 'VmRSS'), anonMiB: procStatus(child.pid ?? 0, 'RssAnon') };
+  const rssMiB = procStatus(child.pid ?? 0, 'VmRSS');
+  const anonMiB = procStatus(child.pid ?? 0, 'RssAnon');
+  // What ready deferred (the reconciler's first cron date, say) has run a second later.
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  return { child, ms, rssMiB, anonMiB, settledMiB: procStatus(child.pid ?? 0, 'VmRSS') };
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -102,6 +114,9 @@ async function stop(child: ChildProcess): Promise<void> {
 async function bareNode(port: number): Promise<Started> {
   return startUntil200(['-e', BARE_NODE], { PORT: String(port) }, `http://127.0.0.1:${port}/`);
 }
+async function bareNodeCron(port: number): Promise<Started> {
+  return startUntil200(['-e', BARE_NODE_CRON], { PORT: String(port) }, `http://127.0.0.1:${port}/`);
+}
 async function sidecar(env: Record<string, string>, port: number): Promise<Started> {
   return startUntil200([...NODE_ARGS, DVDI, 'sidecar'], { ...env, DVDI_HTTP_ADDR: `127.0.0.1:${port}` }, `http://127.0.0.1:${port}/readyz`);
 }
@@ -109,7 +124,7 @@ async function sidecar(env: Record<string, string>, port: number): Promise<Start
 const f = (n: number, w = 8) => (Number.isFinite(n) ? n.toFixed(n >= 100 ? 0 : n >= 10 ? 1 : 2) : '-').padStart(w);
 function row(label: string, samples: number[]): string {
   const s = spread(samples);
-  return `${label.padEnd(44)}${f(s.p50)}${f(s.min)}${f(s.max)}\n`;
+  return `${label.padEnd(60)}${f(s.p50)}${f(s.min)}${f(s.max)}\n`;
 }
 
 async function main(): Promise<void> {
@@ -135,15 +150,23 @@ async function main(): Promise<void> {
     for (const store of STORES) await stop((await sidecar(envOf(store, 'warm'), port)).child);
     await stop((await bareNode(port)).child);
 
-    const base = { ms: [] as number[], rss: [] as number[], anon: [] as number[] };
-    const side: Record<string, { ms: number[]; rss: number[]; anon: number[]; msRatio: number[]; rssRatio: number[] }> = {};
-    for (const store of STORES) side[store] = { ms: [], rss: [], anon: [], msRatio: [], rssRatio: [] };
+    const base = { ms: [] as number[], rss: [] as number[], anon: [] as number[], settled: [] as number[] };
+    const cron = { ms: [] as number[], rss: [] as number[], anon: [] as number[], settled: [] as number[] };
+    const side: Record<string, { ms: number[]; rss: number[]; anon: number[]; settled: number[]; msRatio: number[]; rssRatio: number[]; settledRatio: number[]; cronRatio: number[] }> = {};
+    for (const store of STORES) side[store] = { ms: [], rss: [], anon: [], settled: [], msRatio: [], rssRatio: [], settledRatio: [], cronRatio: [] };
     for (let i = 0; i < RUNS; i++) {
       const b = await bareNode(port);
       await stop(b.child);
       base.ms.push(b.ms);
       base.rss.push(b.rssMiB);
       base.anon.push(b.anonMiB);
+      base.settled.push(b.settledMiB);
+      const c = await bareNodeCron(port);
+      await stop(c.child);
+      cron.ms.push(c.ms);
+      cron.rss.push(c.rssMiB);
+      cron.anon.push(c.anonMiB);
+      cron.settled.push(c.settledMiB);
       for (const store of STORES) {
         const s = await sidecar(envOf(store, `bench-${i}`), port);
         await stop(s.child);
@@ -151,6 +174,9 @@ async function main(): Promise<void> {
         figures.ms.push(s.ms);
         figures.rss.push(s.rssMiB);
         figures.anon.push(s.anonMiB);
+        figures.settled.push(s.settledMiB);
+        figures.settledRatio.push(s.settledMiB / b.settledMiB);
+        figures.cronRatio.push(s.settledMiB / c.settledMiB);
         figures.msRatio.push(s.ms / b.ms);
         figures.rssRatio.push(s.rssMiB / b.rssMiB);
       }
@@ -159,14 +185,21 @@ async function main(): Promise<void> {
     const out = process.stdout;
     out.write(`sidecar start-up beside a bare node HTTP server — node ${NODE === process.execPath ? process.version : execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim()}, ${availableParallelism()} CPUs, ${RUNS} alternating runs${NODE_ARGS.length > 0 ? `, sidecar under node ${NODE_ARGS.join(' ')}` : ''}\n`);
     out.write(`(dir plugin, 1 volume; bare node = node -e "http.createServer(...).listen(port)"; ratios pair by pair)\n`);
-    out.write(`${'figure'.padEnd(44)}${'median'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}\n`);
+    out.write(`${'figure'.padEnd(60)}${'median'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}\n`);
     out.write(row('bare node, start → listening (ms)', base.ms));
     for (const store of STORES) out.write(row(`dvdi sidecar (${store}), start → ready (ms)`, side[store]!.ms));
     for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.msRatio));
     out.write(row('bare node, RSS when listening (MiB)', base.rss));
     for (const store of STORES) out.write(row(`dvdi sidecar (${store}), RSS at ready (MiB)`, side[store]!.rss));
     for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.rssRatio));
+    out.write(row(`bare node, RSS ${SETTLE_MS / 1000} s later (MiB)`, base.settled));
+    for (const store of STORES) out.write(row(`dvdi sidecar (${store}), RSS ${SETTLE_MS / 1000} s after ready`, side[store]!.settled));
+    for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.settledRatio));
+    out.write(row('bare node + one node-cron schedule, start → listening (ms)', cron.ms));
+    out.write(row(`bare node + one node-cron schedule, RSS ${SETTLE_MS / 1000} s later (MiB)`, cron.settled));
+    for (const store of STORES) out.write(row(`  sidecar (${store}) ratio to it, RSS ${SETTLE_MS / 1000} s after`, side[store]!.cronRatio));
     out.write(row('bare node, of which anonymous (MiB)', base.anon));
+    out.write(row('bare node + node-cron, of which anonymous (MiB)', cron.anon));
     for (const store of STORES) out.write(row(`dvdi sidecar (${store}), of which anonymous (MiB)`, side[store]!.anon));
 
     if (IDLE_S > 0) {

@@ -32,6 +32,28 @@ const builtinsByRequire = {
   },
 };
 
+// Parts of dependencies that their index loads but dvdi never uses, replaced by stand-ins (in
+// scripts/bundle-stand-ins/). prom-client reads @opentelemetry/api only to label exemplars (never
+// enabled here; ~9 MiB and ~12 ms loaded from node_modules) and never constructs a Pushgateway
+// (http, https, tls, zlib) unless asked; pino's transports (thread-stream, worker_threads) are
+// never started: the logger writes to stderr itself. Each stand-in throws if it is ever reached,
+// so a future use fails loudly instead of quietly doing nothing.
+const STAND_INS = [
+  { spec: '@opentelemetry/api', from: '/node_modules/prom-client/', file: 'opentelemetry-api.cjs' },
+  { spec: './lib/pushgateway', from: '/node_modules/prom-client/', file: 'prom-client-pushgateway.cjs' },
+  { spec: 'thread-stream', from: '/node_modules/pino/', file: 'thread-stream.cjs' },
+];
+const standIns = {
+  name: 'stand-ins',
+  setup(b) {
+    for (const { spec, from, file } of STAND_INS) {
+      b.onResolve({ filter: new RegExp(`^${spec.replace(/[./]/g, (c) => `\\${c}`)}$`) }, (args) =>
+        args.importer.includes(from) ? { path: resolve(REPO, 'scripts/bundle-stand-ins', file) } : undefined,
+      );
+    }
+  },
+};
+
 const result = await build({
   absWorkingDir: REPO,
   entryPoints: { 'cli/dvdi': 'src/cli/dvdi.ts', 'cli/dvdcli': 'src/cli/dvdcli.ts' },
@@ -50,7 +72,7 @@ const result = await build({
   minifySyntax: true,
   legalComments: 'linked',
   external: EXTERNAL,
-  plugins: [builtinsByRequire],
+  plugins: [builtinsByRequire, standIns],
   metafile: true,
   logLevel: 'warning',
   // Bundled CommonJS dependencies call require() for node built-ins; ESM has none of its own.

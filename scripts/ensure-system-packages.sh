@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real (redis, docker engine, prometheus,
 # rclone and fuse3 for the rclone plugin, busybox for test images, debootstrap for the node base
-# image, filesystem tools), when missing. Not root or no apt-get: prints one line naming what to
+# image, filesystem tools, openssl for the https plugin test's certificates), when missing. Not root or no apt-get: prints one line naming what to
 # install and exits 1.
 #
 # It never kills anything by name. The tests start private instances on free ports and their own
@@ -14,7 +14,7 @@ declare -A need=(
   [redis-server]=redis-server [redis-sentinel]=redis-sentinel [dockerd]=docker.io
   [prometheus]=prometheus [promtool]=prometheus [busybox]=busybox-static
   [debootstrap]=debootstrap [mkfs.ext4]=e2fsprogs [mkfs.xfs]=xfsprogs [losetup]=mount
-  [ip]=iproute2 [findmnt]=util-linux [rclone]=rclone [fusermount3]=fuse3
+  [ip]=iproute2 [findmnt]=util-linux [rclone]=rclone [fusermount3]=fuse3 [openssl]=openssl
 )
 # The services each package's maintainer scripts may start.
 declare -A services=(

@@ -4,7 +4,7 @@
 // classification of transport failures: a connection error before any reply is retryable,
 // a reply cut short is not, and the time limit (read from the injected Clock) is a timeout.
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
+import type { RequestOptions as HttpsRequestOptions } from 'node:https';
 import { readFile } from 'node:fs/promises';
 import type { Clock } from '../common/clock.js';
 import { PLUGIN_MEDIA_TYPE } from './protocol-types.js';
@@ -50,6 +50,8 @@ export async function postToPlugin(endpoint: PluginEndpoint, path: string, paylo
   // moby sets no request Content-Type; we do the same so plugins see what Docker sends.
   const headers: Record<string, string | number> = { Accept: PLUGIN_MEDIA_TYPE, 'Content-Length': Buffer.byteLength(body) };
   let requestOptions: RequestOptions;
+  // node:https (and with it tls) loads only for an https plugin: ~3 MiB a unix-socket sidecar never needs.
+  const httpsRequest = endpoint.transport === 'https' ? (await import('node:https')).request : undefined;
   if (endpoint.transport === 'unix') {
     // servername '' (TLS only; none here): else node's Agent derives it from the Host header
     // through net.isIP, whose IPv6 pattern costs ~10 ms to compile on a sidecar's first call.
@@ -105,7 +107,7 @@ export async function postToPlugin(endpoint: PluginEndpoint, path: string, paylo
       res.on('error', (error) => fail(new DriverUnreachableError(site, address, `reply failed: ${error.message}`, false, error)));
     };
 
-    const req = endpoint.transport === 'https' ? httpsRequest({ ...requestOptions, method: 'POST', path }, onResponse) : httpRequest({ ...requestOptions, method: 'POST', path }, onResponse);
+    const req = httpsRequest !== undefined ? httpsRequest({ ...requestOptions, method: 'POST', path }, onResponse) : httpRequest({ ...requestOptions, method: 'POST', path }, onResponse);
     holder.req = req;
     req.on('error', (error: NodeJS.ErrnoException) => {
       const code = error.code ?? 'unknown';

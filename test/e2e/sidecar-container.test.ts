@@ -17,6 +17,7 @@ import { readMountInfo } from '../../src/common/mountinfo.js';
 import { E2E_PLUGIN_PREFIX, PLUGIN_SOCKET_DIR, REPO_ROOT, startDockerd, type PrivateDockerd } from '../helpers/dockerd.js';
 import { makeSharedRoot, type TempRoot } from '../helpers/mount-root.js';
 import { waitFor } from '../helpers/cli.js';
+import { imageNodeFlags } from '../helpers/bundle.js';
 import { buildSidecarImage } from './sidecar-image.js';
 
 let dockerd: PrivateDockerd | undefined;
@@ -151,7 +152,7 @@ test.serial('the image: tini then node as entrypoint, dvdi sidecar by default, a
     Cmd: string[];
     Healthcheck?: { Test: string[] };
   };
-  t.deepEqual(config.Entrypoint, ['tini', '--', 'node', '--enable-source-maps', '/app/dist/cli/dvdi.js']);
+  t.deepEqual(config.Entrypoint, ['tini', '--', 'node', ...(await imageNodeFlags()), '/app/dist/cli/dvdi.js']);
   t.deepEqual(config.Cmd, ['sidecar']);
   t.true(config.Healthcheck?.Test.join(' ').includes('/livez'));
   const modules = (await d.docker(['run', '--rm', '--network', 'none', '--entrypoint', 'ls', image, '/app/node_modules'])).stdout.split('\n');

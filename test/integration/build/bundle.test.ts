@@ -5,8 +5,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { buildBundle } from '../../helpers/bundle.js';
-import { REPO } from '../../helpers/cli.js';
+import { buildBundle, imageNodeFlags } from '../../helpers/bundle.js';
+import { REPO, startDvdi, waitFor } from '../../helpers/cli.js';
+import { rigsFor } from '../../helpers/node-rig.js';
+
+const rigs = rigsFor(test);
 
 let root = '';
 
@@ -55,6 +58,30 @@ test('node:http and node:https are required, never imported as ES modules (node 
     required += (text.match(/__require\(["']node:https?["']\)/g) ?? []).length;
   }
   t.true(required >= 2, `node:http and node:https are loaded by require (${required} places)`);
+});
+
+test("the bundled sidecar under the image's node flags attaches and serves prom-client's default metrics without the stood-in parts", async (t) => {
+  const chunks = (await readdir(join(root, 'dist/chunks'))).filter((c) => c.endsWith('.js'));
+  const text = (await Promise.all(chunks.map((c) => readFile(join(root, 'dist/chunks', c), 'utf8')))).join('\n');
+  for (const left of ['node_modules/@opentelemetry/api/', 'node_modules/thread-stream/', 'node_modules/prom-client/lib/pushgateway.js']) t.false(text.includes(left), `${left} is not bundled`);
+  for (const standIn of ['opentelemetry-api.cjs', 'prom-client-pushgateway.cjs', 'thread-stream.cjs']) t.true(text.includes(`scripts/bundle-stand-ins/${standIn}`), `${standIn} stands in`);
+
+  const node = await rigs();
+  const child = startDvdi(['sidecar'], { ...node.env, DVDI_VOLUME_NAME: 'bundlevol', DVDI_TASK_ID: 'bundle-task' }, [...(await imageNodeFlags()), join(root, 'dist/cli/dvdi.js')]);
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  await waitFor('the ready line', () => child.output.stderr.includes('"msg":"ready"') || child.exitCode !== null, 60_000, 20);
+  const url = /"url":"(http:\/\/[^"]+)"/.exec(child.output.stderr)?.[1];
+  t.truthy(url, child.output.stderr);
+  const metrics = await (await fetch(`${url!}/metrics`)).text();
+  for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) t.regex(metrics, new RegExp(`^${name}(\\{[^}]*\\})? \\d`, 'm'), name);
+  t.regex(metrics, /^dvdi_ready 1$/m);
+  t.true(await node.isMounted(join(node.root, 'bundlevol')));
+  child.kill('SIGTERM');
+  const result = await child.finished;
+  t.is(result.code, 0, result.stderr);
+  t.false(await node.isMounted(join(node.root, 'bundlevol')));
 });
 
 test('with --enable-source-maps a stack trace names the src/ file', async (t) => {
