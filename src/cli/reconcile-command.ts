@@ -2,7 +2,7 @@
 // sidecar, managed plugins included), then exit.
 import { ExitCode } from '../common/errors.js';
 import { processContext } from '../main.js';
-import { reconcileOnce } from '../reconcile/reconcile-sweep.js';
+import { reconcileOnce, shownReport } from '../reconcile/reconcile-sweep.js';
 import type { NodeCommand } from './node-command.js';
 import { runNodeCommand } from './node-command.js';
 
@@ -22,7 +22,8 @@ export const reconcileCommand: NodeCommand = {
   root: 'required',
   async work(services, _switches, ctx) {
     const report = await reconcileOnce(services.sweep());
-    await ctx.stdout(`${JSON.stringify(report, null, 2)}\n`);
+    // Volume names in it come from the store: printed cleaned (shownReport).
+    await ctx.stdout(`${JSON.stringify(shownReport(report), null, 2)}\n`);
     if (report.skipped) ctx.stderr("dvdi reconcile: another sweep holds this node's lock; nothing done\n");
     return report.errors.length > 0 ? ExitCode.MountFailed : ExitCode.Ok;
   },

@@ -70,3 +70,22 @@ const PLAIN_TOKEN = /^[A-Za-z0-9_.:/@+=,-]{1,256}$/;
 export function showExternal(text: string, max = EXTERNAL_TEXT_MAX): string {
   return PLAIN_TOKEN.test(text) ? text : quoteExternal(text, max);
 }
+
+/** How many items of a list from outside (node IDs of a record) are shown before the rest is counted. */
+export const EXTERNAL_LIST_MAX = 8;
+
+/**
+ * For log fields: each item cleaned and capped, at most `maxItems` of them, then one
+ * "…(N more)" item. A forged record may list thousands of 4 KB node IDs: what is shown of it
+ * stays a few KB.
+ */
+export function cleanExternalList(items: readonly string[], maxItems = EXTERNAL_LIST_MAX, max = EXTERNAL_TEXT_MAX): string[] {
+  const shown = items.slice(0, maxItems).map((item) => cleanExternalText(item, max));
+  return items.length > maxItems ? [...shown, `…(${items.length - maxItems} more)`] : shown;
+}
+
+/** For messages: items as by `showExternal`, joined with ", ", at most `maxItems`, then "…(N more)". */
+export function showExternalList(items: readonly string[], maxItems = EXTERNAL_LIST_MAX, max = EXTERNAL_TEXT_MAX): string {
+  const shown = items.slice(0, maxItems).map((item) => showExternal(item, max));
+  return items.length > maxItems ? `${shown.join(', ')} …(${items.length - maxItems} more)` : shown.join(', ');
+}

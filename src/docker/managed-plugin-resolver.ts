@@ -8,6 +8,7 @@
 // directories first and Docker second, which is Docker's own lookup order.
 import { join } from 'node:path';
 import { describeError } from '../common/errors.js';
+import { cleanExternalText, showExternal } from '../common/external-text.js';
 import type { PluginResolver } from '../driver/plugin-discovery.js';
 import type { PluginEndpoint } from '../driver/plugin-endpoint.js';
 import type { ContainerRuntime, ManagedPlugin } from './container-runtime.js';
@@ -100,9 +101,10 @@ export class ManagedPluginResolver implements PluginResolver {
     return managedPluginEndpoint(name, plugin, this.rootDir, this.socketDir);
   }
 
+  // The name may be a store record's (the reconciler), the problem an engine's reply: both cleaned.
   describe(name: string): string {
-    const asked = `no managed plugin ${normalizePluginReference(name)} in the Docker engine at ${this.dockerHost}`;
-    return this.lastProblem === undefined ? asked : `${asked} (could not ask it: ${this.lastProblem})`;
+    const asked = `no managed plugin ${showExternal(normalizePluginReference(name))} in the Docker engine at ${this.dockerHost}`;
+    return this.lastProblem === undefined ? asked : `${asked} (could not ask it: ${cleanExternalText(this.lastProblem, 512)})`;
   }
 }
 

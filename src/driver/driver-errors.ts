@@ -5,7 +5,7 @@
 // and plugin replies are scrubbed of option values before they become messages.
 import { ErrorCode } from '../common/error-codes.js';
 import { DvdiError, ExitCode, type ErrorContext } from '../common/errors.js';
-import { cleanExternalText } from '../common/external-text.js';
+import { cleanExternalText, quoteExternal } from '../common/external-text.js';
 
 /** What a driver call was about, for messages and context fields. */
 export interface CallSite {
@@ -17,11 +17,13 @@ export interface CallSite {
   step?: string | undefined;
 }
 
+/** The call in words. The driver and volume names may be a store record's (the reconciler
+ * Unmounts what the store recorded): quoted and cleaned. */
 export function describeCall(site: CallSite): string {
   const method = site.method === 'Plugin.Activate' || site.method === 'Discovery' ? site.method : `VolumeDriver.${site.method}`;
-  const volume = site.volume === undefined ? '' : ` of volume "${site.volume}"`;
+  const volume = site.volume === undefined ? '' : ` of volume ${quoteExternal(site.volume)}`;
   const step = site.step === undefined ? '' : ` (at ${site.step})`;
-  return `${method}${volume} on driver "${site.driver}"${step}`;
+  return `${method}${volume} on driver ${quoteExternal(site.driver)}${step}`;
 }
 
 export abstract class DriverError extends DvdiError {

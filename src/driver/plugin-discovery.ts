@@ -7,6 +7,7 @@
 // "Not there" is a normal answer (undefined): the client retries it while a plugin starts.
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { quoteExternal } from '../common/external-text.js';
 import { DriverBadSpecError } from './driver-errors.js';
 import { parsePluginAddress, parsePluginJson, PluginSpecSyntaxError, type PluginEndpoint } from './plugin-endpoint.js';
 
@@ -95,7 +96,7 @@ export class DirectoryPluginResolver implements PluginResolver {
 
   describe(name: string): string {
     if (!isDirectoryPluginName(name)) {
-      return `"${name}" is not a plain plugin name, so it cannot be a legacy plugin in ${this.dirs.join(', ')} (managed plugins such as vendor/name:tag are resolved through Docker)`;
+      return `${quoteExternal(name)} is not a plain plugin name, so it cannot be a legacy plugin in ${this.dirs.join(', ')} (managed plugins such as vendor/name:tag are resolved through Docker)`;
     }
     return `looked for ${name}.sock, ${name}/${name}.sock, ${name}.spec, ${name}/${name}.spec, ${name}.json, ${name}/${name}.json in ${this.dirs.join(', ')}`;
   }

@@ -91,7 +91,8 @@ export class VolumeDriverClient {
     this.driver = options.driver;
     this.resolver = options.resolver ?? new DirectoryPluginResolver(options.pluginDirs ?? DEFAULT_PLUGIN_DIRS);
     this.clock = options.clock ?? systemClock;
-    this.logger = (options.logger ?? silentLogger()).child({ driver: options.driver });
+    // The name may be a store record's (the reconciler Unmounts what the store recorded).
+    this.logger = (options.logger ?? silentLogger()).child({ driver: cleanExternalText(options.driver) });
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     const mount = options.mountTimeoutMs ?? DEFAULT_MOUNT_TIMEOUT_MS;
     const other = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
@@ -264,7 +265,7 @@ export class VolumeDriverClient {
     opts?: Readonly<Record<string, string>>,
     normalAnswer?: (error: unknown) => boolean,
   ): Promise<{ reply: z.infer<S>; endpoint: PluginEndpoint }> {
-    this.logger.debug({ method, volume: site.volume, ...(opts ? { optionKeys: Object.keys(opts) } : {}) }, 'volume plugin call');
+    this.logger.debug({ method, volume: site.volume === undefined ? undefined : cleanExternalText(site.volume), ...(opts ? { optionKeys: Object.keys(opts) } : {}) }, 'volume plugin call');
     return this.observe(
       method,
       async () => {
@@ -300,7 +301,7 @@ export class VolumeDriverClient {
         retryable: (error) => (error instanceof DriverUnreachableError && error.retryable) || error instanceof DriverNotFoundError,
         onRetry: (error, attemptNo, delayMs) => {
           const code = error instanceof DriverError ? error.code : 'unknown';
-          this.logger.warn({ method: site.method, volume: site.volume, code, attempt: attemptNo, delayMs }, 'volume plugin not reachable yet; retrying');
+          this.logger.warn({ method: site.method, volume: site.volume === undefined ? undefined : cleanExternalText(site.volume), code, attempt: attemptNo, delayMs }, 'volume plugin not reachable yet; retrying');
         },
         attempt,
       });

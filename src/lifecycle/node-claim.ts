@@ -9,6 +9,7 @@
 // once to `claimTtlMs`; every later `mount` (and `dvdcli renew`) renews it again.
 import { createHash } from 'node:crypto';
 import { describeError } from '../common/errors.js';
+import { cleanExternalText as clean } from '../common/external-text.js';
 import type { Logger } from '../common/logger.js';
 import type { HolderRef, VolumeKey } from '../refcount/refcount-store.js';
 import { LeaseLostError } from './lifecycle-errors.js';
@@ -140,7 +141,9 @@ export class NodeClaims {
     return 'unmounted';
   }
 
-  /** Renew every dvdcli claim of this node (the `renew` extension, run from a timer). */
+  /** Renew every dvdcli claim of this node (the `renew` extension, run from a timer). The
+   * answer names the volumes for the caller's output: they come from the node's index, which
+   * anyone who can write to the store shapes (the claim's token is no secret), so cleaned. */
   async renewAll(): Promise<{ renewed: string[]; lost: string[] }> {
     const volumes = await this.storeCall('list', '*', () => this.options.store.listNode(this.options.node));
     const renewed: string[] = [];
@@ -150,7 +153,7 @@ export class NodeClaims {
       const own = view.holders.find((h) => h.token === ref.token && h.node === ref.node && h.role === 'holder');
       if (own === undefined) continue;
       const result = await this.storeCall('renew', view.name, () => this.options.store.renew(ref, this.options.claimTtlMs));
-      (result.kind === 'ok' ? renewed : lost).push(`${view.driver}/${view.name}`);
+      (result.kind === 'ok' ? renewed : lost).push(`${clean(view.driver)}/${clean(view.name)}`);
     }
     return { renewed, lost };
   }

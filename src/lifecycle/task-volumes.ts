@@ -3,9 +3,11 @@
 // lazily and calls driver Unmount exactly once). Every completed step has an undo, run in
 // reverse when a later step fails, so nothing half-mounted stays behind; and the node-level
 // unmount only ever happens through the store's `unmount` answer, so nothing is unmounted that
-// another holder still uses.
+// another holder still uses. The volumes are the task's own (validated config); node IDs in
+// store answers are the record's, shown in logs through common/external-text.ts.
 import { randomUUID } from 'node:crypto';
 import { describeError } from '../common/errors.js';
+import { cleanExternalList } from '../common/external-text.js';
 import type { Logger } from '../common/logger.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
 import type { HolderRef, VolumeView } from '../refcount/refcount-store.js';
@@ -261,7 +263,7 @@ export class TaskVolumes {
       metrics?.acquireWait.observe({ volume: request.name }, (clock.monotonic() - started) / 1000);
       if (granted.kind === 'mount') {
         if ((granted.preempted?.length ?? 0) > 0) {
-          log.warn({ preempted: granted.preempted }, 'preempted the volume from other nodes');
+          log.warn({ preempted: cleanExternalList(granted.preempted ?? []) }, 'preempted the volume from other nodes');
           metrics?.preemptions.inc({ volume: request.name });
         }
         await this.performMount(volume, granted.staleMountId, signal, log);
@@ -400,7 +402,7 @@ export class TaskVolumes {
       return true;
     }
     log.error(
-      { answer: result.kind, ...(result.kind === 'held' ? { nodes: result.nodes } : {}), ...('epoch' in result ? { epoch: result.epoch, had: volume.epoch } : {}) },
+      { answer: result.kind, ...(result.kind === 'held' ? { nodes: cleanExternalList(result.nodes) } : {}), ...('epoch' in result ? { epoch: result.epoch, had: volume.epoch } : {}) },
       're-registration refused: the volume moved on without this holder',
     );
     // If the acquire registered us anyway, fence() finds the claim live and releases it the

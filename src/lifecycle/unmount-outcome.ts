@@ -12,7 +12,10 @@
 // answers it whether mounted or not). Any other failure (timeout, unreachable, garbage) says
 // nothing about the volume and is still thrown. The same facts answer the reconciler's "is that
 // ID still mounted?" after an Unmount, so a ledger entry goes once nothing is left.
+// The mount ID and the recorded mountpoint (and, for the reconciler, the volume name) come from
+// store records: the evidence and the log fields show them cleaned (common/external-text.ts).
 import { describeError, DvdiError } from '../common/errors.js';
+import { cleanExternalText as clean, showExternal as x } from '../common/external-text.js';
 import type { Logger } from '../common/logger.js';
 import { readMountInfo, type MountInfoEntry } from '../common/mountinfo.js';
 
@@ -81,8 +84,8 @@ export async function mountFacts(input: UnmountFactsInput): Promise<MountFacts> 
   const ids = reportedMountIds(info);
   if (ids !== undefined) {
     return ids.includes(input.mountId)
-      ? { notMounted: false, evidence: `Get's Status.Mounts lists mount ID ${input.mountId}` }
-      : { notMounted: true, evidence: `Get's Status.Mounts does not list mount ID ${input.mountId} (${ids.length} other ID(s))` };
+      ? { notMounted: false, evidence: `Get's Status.Mounts lists mount ID ${x(input.mountId)}` }
+      : { notMounted: true, evidence: `Get's Status.Mounts does not list mount ID ${x(input.mountId)} (${ids.length} other ID(s))` };
   }
   if (getFailed !== undefined) return { notMounted: false, evidence: `Get failed (${getFailed}): nothing known` };
   let pathAnswer: string | undefined;
@@ -93,10 +96,10 @@ export async function mountFacts(input: UnmountFactsInput): Promise<MountFacts> 
   const places = [...new Set([input.bindPath, input.mountpoint, reportedMountpoint(info), pathAnswer].filter((p): p is string => p !== undefined && p !== ''))];
   const table = await (input.mountTable ?? readMountInfo)();
   const mounted = places.filter((place) => table.some((entry) => entry.mountPoint === place));
-  if (mounted.length > 0) return { notMounted: false, evidence: `still in the mount table: ${mounted.join(', ')}` };
+  if (mounted.length > 0) return { notMounted: false, evidence: `still in the mount table: ${mounted.map((p) => x(p)).join(', ')}` };
   return {
     notMounted: true,
-    evidence: `${info === undefined ? 'the plugin reports no such volume' : 'no Status.Mounts reported'}; none of ${places.length === 0 ? '(no known path)' : places.join(', ')} is in the mount table`,
+    evidence: `${info === undefined ? 'the plugin reports no such volume' : 'no Status.Mounts reported'}; none of ${places.length === 0 ? '(no known path)' : places.map((p) => x(p)).join(', ')} is in the mount table`,
   };
 }
 
@@ -112,11 +115,11 @@ export async function unmountTolerant(input: UnmountFactsInput & { logger: Logge
     if (!(error instanceof DvdiError) || error.code !== 'DVDI_DRIVER_REFUSED') throw error;
     const facts = await mountFacts(input).catch((factsError: unknown) => ({ notMounted: false, evidence: `facts unavailable: ${describeError(factsError)}` }));
     if (!facts.notMounted) {
-      input.logger.warn({ volume: input.name, mountId: input.mountId, evidence: facts.evidence }, `${input.what}: Unmount refused and the volume may still be mounted with that ID`);
+      input.logger.warn({ volume: clean(input.name), mountId: clean(input.mountId), evidence: facts.evidence }, `${input.what}: Unmount refused and the volume may still be mounted with that ID`);
       throw error;
     }
     input.logger.warn(
-      { volume: input.name, mountId: input.mountId, refusal: error.message, evidence: facts.evidence },
+      { volume: clean(input.name), mountId: clean(input.mountId), refusal: error.message, evidence: facts.evidence },
       `${input.what}: the plugin refused Unmount, but nothing is mounted with that ID; treated as done`,
     );
     return { kind: 'not-mounted', refusal: error.message, evidence: facts.evidence };

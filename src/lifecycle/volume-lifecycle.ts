@@ -13,10 +13,15 @@
 // source comes from) and `driverUnmount` (what a driver Unmount's outcome means: the
 // refused-Unmount rule of unmount-outcome.ts, so undo, release, takeover, the sweep and dvdcli
 // all judge a refusal by the same facts).
+// Strings from store answers (other nodes' IDs, a performer's token, a stale or recorded mount
+// ID and mountpoint; for the reconciler the volume's driver and name too, read from the node
+// index) are written by whoever can write to the store: log fields and messages show them
+// through common/external-text.ts, while calls and comparisons use them as they are.
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../common/clock.js';
 import { AbortedError, DvdiError, ExitCode, describeError } from '../common/errors.js';
 import { ErrorCode } from '../common/error-codes.js';
+import { cleanExternalList, cleanExternalText as clean, showExternal as x } from '../common/external-text.js';
 import type { Logger } from '../common/logger.js';
 import type { MountInfoEntry } from '../common/mountinfo.js';
 import { mountMayHaveHappened } from '../driver/driver-errors.js';
@@ -120,7 +125,7 @@ export class VolumeLifecycle {
           this.refuseOrKeepWaiting(claim.ref, policy, result, waited);
           if (clock.monotonic() - lastProgressLog >= PROGRESS_LOG_MS) {
             lastProgressLog = clock.monotonic();
-            log.info({ waitedMs: Math.round(waited), reason: result.kind, ...(result.kind === 'held' ? { nodes: result.nodes } : {}) }, 'still waiting for volume');
+            log.info({ waitedMs: Math.round(waited), reason: result.kind, ...(result.kind === 'held' ? { nodes: cleanExternalList(result.nodes) } : {}) }, 'still waiting for volume');
           }
         }
         const limit = (result?.kind === 'wait' ? policy.timeoutMs + policy.busyTimeoutMs : policy.timeoutMs) - waited;
@@ -153,7 +158,7 @@ export class VolumeLifecycle {
         // reached the plugin) is fine when nothing is mounted with it (unmount-outcome.ts). The
         // dead performer's ledger entry stays: its Mount may still be on its way to the plugin,
         // and the reconciler sends that Unmount again once nobody here uses the volume.
-        log.warn({ staleMountId }, 'taking over from a dead performer; releasing its mount ID first');
+        log.warn({ staleMountId: clean(staleMountId) }, 'taking over from a dead performer; releasing its mount ID first');
         await this.driverUnmount(spec, staleMountId, signal, { what: 'takeover from a dead performer' });
       }
       // Get and Create can be cut short: nothing is mounted yet, nothing to undo.
@@ -232,7 +237,10 @@ export class VolumeLifecycle {
   async takeOver(key: VolumeKey, node: string, ttlMs: number, target: string | undefined, signal: AbortSignal, ref: HolderRef = { ...key, node, token: randomUUID() }): Promise<ClaimUnmountResult> {
     const claim = await this.storeCall('claimUnmount', key.name, () => this.deps.store.claimUnmount(ref, ttlMs));
     if (claim.kind === 'unmount') {
-      this.deps.logger.warn({ volume: key.name, driver: key.driver, state: claim.state, mountId: claim.mountId }, 'no live holder on this node: taking over the unmount');
+      this.deps.logger.warn(
+        { volume: clean(key.name), driver: clean(key.driver), state: claim.state, mountId: claim.mountId === undefined ? undefined : clean(claim.mountId) },
+        'no live holder on this node: taking over the unmount',
+      );
       await this.unmountNode(ref, claim, target, signal, 'takeover of an orphaned unmount');
     }
     return claim;
@@ -270,7 +278,7 @@ export class VolumeLifecycle {
       });
     }
     if (reported !== granted.mountpoint) {
-      this.deps.logger.warn({ volume: key.name, recorded: JSON.stringify(granted.mountpoint.slice(0, 200)), reported }, "the store record names another mount point than the driver reports; using the driver's");
+      this.deps.logger.warn({ volume: key.name, recorded: clean(granted.mountpoint), reported }, "the store record names another mount point than the driver reports; using the driver's");
     }
     return reported;
   }
@@ -287,7 +295,7 @@ export class VolumeLifecycle {
     if (target !== undefined) await this.unbind(target);
     if (recorded.mountId !== undefined) await this.unmountAndForget(ref, { mountId: recorded.mountId, mountpoint: recorded.mountpoint }, signal, what);
     const marked = await this.storeCall('markUnmounted', ref.name, () => this.deps.store.markUnmounted(ref));
-    if (marked.kind !== 'ok') this.deps.logger.warn({ volume: ref.name, driver: ref.driver, answer: marked.kind }, 'unmounted, but the store did not take markUnmounted');
+    if (marked.kind !== 'ok') this.deps.logger.warn({ volume: clean(ref.name), driver: clean(ref.driver), answer: marked.kind }, 'unmounted, but the store did not take markUnmounted');
   }
 
   private async unmountAndForget(key: VolumeKey, { mountId, mountpoint }: { mountId: string; mountpoint?: string | undefined }, signal: AbortSignal, what: string): Promise<void> {
@@ -337,7 +345,7 @@ export class VolumeLifecycle {
         throw new AccessModeConflictError(ref.name, ref.driver, policy.mode, result.mode);
       case 'wait':
         if (waited >= policy.timeoutMs + policy.busyTimeoutMs) {
-          throw new DvdiError(ErrorCode.VolumeBusy, `volume ${ref.name} stayed ${result.state} by another holder on this node (${result.performer}) for ${Math.round(waited)} ms`, {
+          throw new DvdiError(ErrorCode.VolumeBusy, `volume ${x(ref.name)} stayed ${result.state} by another holder on this node (${x(result.performer)}) for ${Math.round(waited)} ms`, {
             context: { volume: ref.name, state: result.state },
             exitCode: ExitCode.Unavailable,
           });
@@ -346,7 +354,7 @@ export class VolumeLifecycle {
       case 'held':
       case 'quarantine':
         if (waited >= policy.timeoutMs) {
-          throw new VolumeHeldError(ref.name, ref.driver, result.kind === 'held' ? result.nodes : ['(store quarantine after data loss)'], Math.round(waited));
+          throw new VolumeHeldError(ref.name, ref.driver, result.kind === 'held' ? result.nodes : 'quarantine', Math.round(waited));
         }
         return;
     }

@@ -2,13 +2,14 @@
 // matches the contract's pattern. Pure string checks here; the filesystem checks (symlinks,
 // a root swapped after preflight) are in LinuxMounter, which calls these first.
 import { posix } from 'node:path';
+import { quoteExternal } from '../common/external-text.js';
 import { VOLUME_NAME_PATTERN } from '../driver/protocol-types.js';
 import { MounterError, MounterErrorCode } from './mounter-error.js';
 
-/** A name as it can be shown in a message: quoted, escapes visible, cut when very long. */
+/** A name as it can be shown in a message: quoted, cleaned of control and bidi characters, cut
+ * when very long. The reconciler's names come from the store, so any text may arrive here. */
 export function showName(name: string): string {
-  const shown = JSON.stringify(name);
-  return shown.length > 80 ? `${shown.slice(0, 77)}..."` : shown;
+  return quoteExternal(name, 77);
 }
 
 export function isValidVolumeName(name: string): boolean {

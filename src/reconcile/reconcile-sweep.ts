@@ -8,7 +8,11 @@
 // step 3 only acts on a bind the store has not explained for at least one lease TTL (so holders
 // that re-register after a store data loss, or a mount between its bind and markMounted, are
 // never mistaken for orphans).
+// The volumes of steps 1 and 2 are read from the store (the node's index and its records), which
+// whoever can write to it shapes: logs, error texts and the printed report show their names
+// cleaned and capped (common/external-text.ts); the sweep itself acts on them as they are.
 import { describeError } from '../common/errors.js';
+import { cleanExternalText as clean } from '../common/external-text.js';
 import type { MounterPort } from '../lifecycle/ports.js';
 import { VolumeLifecycle, type LifecycleDeps } from '../lifecycle/volume-lifecycle.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
@@ -70,13 +74,22 @@ export async function reconcileOnce(deps: SweepDeps): Promise<SweepReport> {
   deps.metrics?.reconcileRuns.inc({ outcome: report.errors.length > 0 ? 'error' : 'ok' });
   if (report.unmounted.length > 0 || report.orphans.length > 0 || report.probes.length > 0 || report.ledgerUnmounts.length > 0 || report.errors.length > 0) {
     deps.logger.info(
-      { reaped: report.reaped.length, unmounted: report.unmounted.map((v) => v.name), orphans: report.orphans, probes: report.probes, ledgerUnmounts: report.ledgerUnmounts, errors: report.errors },
+      { reaped: report.reaped.length, unmounted: report.unmounted.map((v) => clean(v.name)), orphans: report.orphans, probes: report.probes, ledgerUnmounts: report.ledgerUnmounts, errors: report.errors },
       'reconcile sweep done',
     );
   } else {
     deps.logger.debug({ reaped: report.reaped.length, pendingOrphans: report.pendingOrphans }, 'reconcile sweep done');
   }
   return report;
+}
+
+/**
+ * The report as a command prints it: the volumes read from the store with their names cleaned
+ * and capped (everything else in it is this node's own or already display text).
+ */
+export function shownReport(report: SweepReport): SweepReport {
+  const shown = (v: VolumeKey): VolumeKey => ({ driver: clean(v.driver), name: clean(v.name) });
+  return { ...report, reaped: report.reaped.map(shown), unmounted: report.unmounted.map(shown) };
 }
 
 /**
@@ -110,8 +123,8 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
       const claim = await core.takeOver(volume, node, deps.leaseTtlMs, await deps.mounter.volumePath(volume.name), AbortSignal.timeout(deps.undoTimeoutMs * 2));
       if (claim.kind === 'unmount') report.unmounted.push(volume);
     } catch (error) {
-      report.errors.push({ what: `unmount ${volume.driver}/${volume.name}`, error: describeError(error) });
-      logger.warn({ volume: volume.name, driver: volume.driver, err: describeError(error) }, 'orphan unmount failed; the next sweep retries once the claim expires');
+      report.errors.push({ what: `unmount ${clean(volume.driver)}/${clean(volume.name)}`, error: describeError(error) });
+      logger.warn({ volume: clean(volume.name), driver: clean(volume.driver), err: describeError(error) }, 'orphan unmount failed; the next sweep retries once the claim expires');
     }
   }
 

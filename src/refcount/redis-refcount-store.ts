@@ -37,6 +37,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
 import calculateSlot from 'cluster-key-slot';
 import { DvdiError } from '../common/errors.js';
+import { cleanExternalText as clean } from '../common/external-text.js';
 import type { Logger } from '../common/logger.js';
 import { VERSION } from '../common/version.js';
 import { loadLuaScripts, type LuaScript } from './lua-script-loader.js';
@@ -456,7 +457,7 @@ export class RedisRefcountStore implements RefcountStore {
             try {
               record = this.parseRecord(raw, { driver: '?', name: key });
             } catch (error) {
-              this.logger.warn({ key, err: error }, 'not indexing a malformed record');
+              this.logger.warn({ key: clean(key, 512), err: error }, 'not indexing a malformed record');
               return;
             }
             const member = model.volumeId(record);
@@ -558,7 +559,7 @@ export class RedisRefcountStore implements RefcountStore {
     for (const member of members) {
       const volume = parseVolumeId(member);
       if (volume) volumes.push(volume);
-      else this.logger.warn({ member, index }, 'ignoring a foreign member of a volume index');
+      else this.logger.warn({ member: clean(member), index: clean(index, 512) }, 'ignoring a foreign member of a volume index');
     }
     return volumes;
   }

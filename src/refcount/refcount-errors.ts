@@ -2,6 +2,7 @@
 // what `dvdi sidecar` ends with when one of these reaches the top (CONTRACT exit codes).
 import { ErrorCode } from '../common/error-codes.js';
 import { DvdiError, ExitCode } from '../common/errors.js';
+import { cleanExternalText as clean, showExternal as x } from '../common/external-text.js';
 
 /** The embedded store's lock file stayed held by a live owner for longer than the bounded wait. */
 export class StoreLockTimeoutError extends DvdiError {
@@ -51,12 +52,13 @@ export class StoreMisuseError extends DvdiError {
 export class StoreUnavailableError extends DvdiError {
   /** The one store-unavailable error of every module (store backends, lifecycle, commands):
    * `about.volume` names the volume the operation was for, `about.waitedMs` how long a starting
-   * process waited for a first answer. Always exit 4. */
+   * process waited for a first answer. Always exit 4. The volume may be a store record's (the
+   * reconciler's come from the node index): shown through showExternal. */
   constructor(backend: string, operation: string, cause: unknown, about: { volume?: string; waitedMs?: number } = {}) {
-    const volume = about.volume === undefined ? '' : ` of volume ${about.volume}`;
+    const volume = about.volume === undefined ? '' : ` of volume ${x(about.volume)}`;
     const waited = about.waitedMs === undefined ? '' : ` (no answer within ${about.waitedMs} ms)`;
     super('DVDI_STORE_UNAVAILABLE', `${backend} refcount store unavailable during ${operation}${volume}${waited}`, {
-      context: { backend, operation, volume: about.volume, waitedMs: about.waitedMs },
+      context: { backend, operation, volume: about.volume === undefined ? undefined : clean(about.volume), waitedMs: about.waitedMs },
       cause,
       exitCode: ExitCode.Unavailable,
     });
@@ -87,13 +89,14 @@ export class StoreReplyError extends DvdiError {
 
 /** A volume's stored record does not have the shape this code writes (holders that are not a
  * list of holder entries, an epoch that is not a non-negative integer, …): someone else wrote
- * the key, or it is damaged. Fail closed: nothing was granted, renewed or released. */
+ * the key, or it is damaged. Fail closed: nothing was granted, renewed or released. The volume
+ * and its key may come from the store itself (an index member of any length): shown cleaned. */
 export class StoreRecordInvalidError extends DvdiError {
   constructor(backend: string, operation: string, volume: { driver: string; name: string }, key: string, detail?: string) {
     super(
       ErrorCode.StoreRecordInvalid,
-      `${backend} refcount store: the record of volume ${volume.driver}/${volume.name} (key ${key}) is not a refcount record${detail === undefined ? '' : ` (${detail})`}; ${operation} refused, nothing granted — delete or repair the key`,
-      { context: { backend, operation, driver: volume.driver, volume: volume.name, key, detail }, exitCode: ExitCode.Unavailable },
+      `${backend} refcount store: the record of volume ${x(volume.driver)}/${x(volume.name)} (key ${clean(key, 512)}) is not a refcount record${detail === undefined ? '' : ` (${detail})`}; ${operation} refused, nothing granted — delete or repair the key`,
+      { context: { backend, operation, driver: clean(volume.driver), volume: clean(volume.name), key: clean(key, 512), detail }, exitCode: ExitCode.Unavailable },
     );
   }
 }

@@ -2,11 +2,15 @@
 // simulated nodes runs `dvdi plugin --habits rclone` (Unmount of an ID it does not hold is
 // refused with `volume is not mounted`, Path always answers), as rclone's plugin does. One seed
 // by default; reproduce or widen with CHAOS_HABITS_SEED=<seed>[,…] CHAOS_OPS=<ops>.
+// The invariants hold trivially in a run where no Unmount was ever refused (the habit never came
+// into play), so the run must also show refusals in the plugins' journals (work.unmountsRefused)
+// and have done the ordinary work (work-done.ts).
 import test from 'ava';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runChaos, teardownAllChaos, writeTrace } from './chaos-cluster.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
+import { workShortfalls } from './work-done.js';
 
 const seeds = process.env.CHAOS_HABITS_SEED ? process.env.CHAOS_HABITS_SEED.split(',').map(Number) : [1001];
 const ops = Number(process.env.CHAOS_OPS ?? 200);
@@ -21,7 +25,7 @@ for (const seed of seeds) {
     t.timeout(300_000);
     const result = await runChaos({ seed, ops, habits: 'rclone', ...(process.env.CHAOS_VERBOSE ? { log: (line: string) => t.log(line) } : {}) });
     const reproduce = `CHAOS_HABITS_SEED=${seed} CHAOS_OPS=${ops} npx ava test/chaos/chaos-habits.test.ts`;
-    t.log(`seed ${seed} (rclone habits): ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases}); faults ${JSON.stringify(result.injected)}; sidecar exits ${JSON.stringify(result.exits)}`);
+    t.log(`seed ${seed} (rclone habits): ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases}); faults ${JSON.stringify(result.injected)}; sidecar exits ${JSON.stringify(result.exits)}; work ${JSON.stringify(result.work)}`);
     if (result.violations.length > 0) {
       const tracePath = join(tmpdir(), `dvdi-chaos-habits-${seed}.trace`);
       await writeTrace(tracePath, result);
@@ -29,5 +33,8 @@ for (const seed of seeds) {
       for (const v of result.violations) t.log(`VIOLATION ${v.invariant}: ${v.message}`);
     }
     t.deepEqual(result.violations, [], `seed ${seed} violated invariants with rclone habits; reproduce with: ${reproduce}`);
+    t.deepEqual(workShortfalls(result.work), [], `seed ${seed} did too little to prove anything; reproduce with: ${reproduce}`);
+    // The habit was met: some Unmount of an ID that held nothing was refused, and the run still passed.
+    t.true(result.work.unmountsRefused > 0, `seed ${seed}: no Unmount was refused with "volume is not mounted", so the rclone habit was never exercised; reproduce with: ${reproduce}`);
   });
 }

@@ -14,7 +14,14 @@ export interface ChaosWork {
   mountsDone: number;
   /** Driver Unmounts that unmounted one (journal: Unmount ok, changed). */
   unmountsDone: number;
+  /** Driver Unmounts the plugin refused because the ID holds nothing (journal: Unmount error with
+   * rclone's `volume is not mounted[ by this id]`): what `--habits rclone` provokes and the
+   * sidecar must tolerate (src/lifecycle/unmount-outcome.ts). Always 0 with reference habits. */
+  unmountsRefused: number;
 }
+
+/** The refusal `--habits rclone` answers to an Unmount of an ID that holds nothing (src/plugin/volume-service.ts). */
+const NOT_MOUNTED_REFUSAL = /^volume is not mounted( by this id)?$/;
 
 export function summarizeWork(input: {
   sidecars: ReadonlyArray<{ readyAt?: number } | undefined>;
@@ -29,6 +36,7 @@ export function summarizeWork(input: {
     faultsInjected: Object.values(input.injected).reduce((a, b) => a + b, 0),
     mountsDone: done('Mount'),
     unmountsDone: done('Unmount'),
+    unmountsRefused: input.journal.filter((l) => l.op === 'Unmount' && l.result === 'error' && NOT_MOUNTED_REFUSAL.test(l.error ?? '')).length,
   };
 }
 

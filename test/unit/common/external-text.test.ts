@@ -2,7 +2,7 @@
 // separators and bidi controls out, length capped with a count of what was left out, quoted.
 import test from 'ava';
 import fc from 'fast-check';
-import { cleanExternalText, EXTERNAL_TEXT_MAX, quoteExternal } from '../../../src/common/external-text.js';
+import { cleanExternalList, cleanExternalText, EXTERNAL_LIST_MAX, EXTERNAL_TEXT_MAX, quoteExternal, showExternalList } from '../../../src/common/external-text.js';
 import { renderStatus } from '../../../src/cli/status-render.js';
 import type { VolumeView } from '../../../src/refcount/refcount-store.js';
 
@@ -58,4 +58,19 @@ test('finding 7: dvdi status prints store-record strings cleaned and quoted when
   t.true(text.includes('"vol [2J   node fake: mounted "  driver=drv'), text);
   t.true(text.includes('at /plain/path'), 'plain tokens stay bare');
   t.regex(text, /"task z+…\(\d+ more\)" \(lease/);
+});
+
+test('store-record lists (node IDs of a forged record): each item cleaned and capped, at most EXTERNAL_LIST_MAX of them, the rest counted', (t) => {
+  const nodes = Array.from({ length: 300 }, (_, i) => `node-${i}\n{"level":"info"}\u001b[2J\u202e${'n'.repeat(4000)}`);
+  const logged = cleanExternalList(nodes);
+  t.is(logged.length, EXTERNAL_LIST_MAX + 1);
+  t.is(logged.at(-1), `…(${300 - EXTERNAL_LIST_MAX} more)`);
+  t.false(logged.some((s) => UNSAFE.test(s) || s.length > EXTERNAL_TEXT_MAX + 24), JSON.stringify(logged[0]));
+  const message = showExternalList(nodes);
+  t.false(UNSAFE.test(message));
+  t.true(message.length < (EXTERNAL_LIST_MAX + 1) * (EXTERNAL_TEXT_MAX + 32), `${message.length} characters`);
+  t.true(message.startsWith('"node-0 {\\"level\\":\\"info\\"} [2J nnn'), message.slice(0, 80));
+  t.true(message.endsWith(` …(${300 - EXTERNAL_LIST_MAX} more)`));
+  t.is(showExternalList(['node-a', 'node-b']), 'node-a, node-b', 'plain IDs are shown as they are');
+  t.deepEqual(cleanExternalList(['node-a']), ['node-a']);
 });
