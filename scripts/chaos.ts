@@ -2,10 +2,7 @@
 // <seed> [ops]` (root; real mounts, loop devices and a private redis-server, all torn down at the
 // end or on Ctrl-C). Exit 0 when no invariant was violated and the run did real work (sidecars
 // ready, faults injected, unmounts completed), 1 otherwise (the trace file is named).
-import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { mkdtemp } from 'node:fs/promises';
-import { runChaos, teardownAllChaos, writeTrace } from '../test/chaos/chaos-cluster.js';
+import { runChaos, teardownAllChaos, writeTraceInTempDir } from '../test/chaos/chaos-cluster.js';
 import { stopAllRedis } from '../test/helpers/redis-server.js';
 import { workShortfalls } from '../test/chaos/work-done.js';
 
@@ -33,9 +30,7 @@ try {
   if (result.violations.length === 0) {
     process.stdout.write('no invariant violated\n');
   } else {
-    // A directory of our own (mkdtemp), kept for the reader: never a fixed name in /tmp.
-    const path = join(await mkdtemp(join(tmpdir(), `dvdi-chaos-${seed}-`)), 'chaos.trace');
-    await writeTrace(path, result);
+    const path = await writeTraceInTempDir(String(seed), result);
     for (const v of result.violations) process.stdout.write(`VIOLATION ${v.invariant}: ${v.message}\n`);
     process.stdout.write(`trace: ${path}\n`);
     process.exitCode = 1;

@@ -6,7 +6,8 @@
 // world to quiescence, and runs the invariant checkers. Every process, mount, loop device and
 // redis-server is released by `teardown()`, which the test calls in after.always.
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -657,4 +658,16 @@ export async function runChaos(options: RunOptions): Promise<ChaosResult> {
 /** Written next to a failing run: the plan trace, for a human to read with the violations. */
 export async function writeTrace(path: string, result: ChaosResult): Promise<void> {
   await writeFile(path, [...result.trace, '', ...result.violations.map((v) => `VIOLATION ${v.invariant}: ${v.message}`), '', ...result.diagnostics].join('\n'));
+}
+
+/**
+ * The trace of a failing run written to `$TMPDIR/dvdi-chaos-<name>-XXXXXX/chaos.trace`, a fresh
+ * directory of our own (mkdtemp) that is kept for the reader; returns the file's path. The suites
+ * run as root, and a fixed name in a world-writable /tmp could be made in advance (as a symlink)
+ * by anyone. `name` tells the runs apart: the seed, `<topology>-<seed>`, `habits-<seed>`.
+ */
+export async function writeTraceInTempDir(name: string, result: ChaosResult): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), `dvdi-chaos-${name}-`)), 'chaos.trace');
+  await writeTrace(path, result);
+  return path;
 }

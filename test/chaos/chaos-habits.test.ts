@@ -6,9 +6,7 @@
 // into play), so the run must also show refusals in the plugins' journals (work.unmountsRefused)
 // and have done the ordinary work (work-done.ts).
 import test from 'ava';
-import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { runChaos, teardownAllChaos, writeTrace } from './chaos-cluster.js';
+import { runChaos, teardownAllChaos, writeTraceInTempDir } from './chaos-cluster.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
 import { workShortfalls } from './work-done.js';
 
@@ -27,8 +25,7 @@ for (const seed of seeds) {
     const reproduce = `CHAOS_HABITS_SEED=${seed} CHAOS_OPS=${ops} npx ava test/chaos/chaos-habits.test.ts`;
     t.log(`seed ${seed} (rclone habits): ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases}); faults ${JSON.stringify(result.injected)}; sidecar exits ${JSON.stringify(result.exits)}; work ${JSON.stringify(result.work)}`);
     if (result.violations.length > 0) {
-      const tracePath = join(tmpdir(), `dvdi-chaos-habits-${seed}.trace`);
-      await writeTrace(tracePath, result);
+      const tracePath = await writeTraceInTempDir(`habits-${seed}`, result);
       t.log(`reproduce: ${reproduce}; trace: ${tracePath}`);
       for (const v of result.violations) t.log(`VIOLATION ${v.invariant}: ${v.message}`);
     }

@@ -10,9 +10,7 @@
 //   CHAOS_TOPOLOGY=cluster CHAOS_SEED=<seed> CHAOS_OPS=<ops> npx ava test/chaos/chaos-topologies.test.ts
 // (CHAOS_TOPOLOGY=standalone CHAOS_PREEMPT=0.4 … for a preemption seed).
 import test from 'ava';
-import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { runChaos, teardownAllChaos, writeTrace } from './chaos-cluster.js';
+import { runChaos, teardownAllChaos, writeTraceInTempDir } from './chaos-cluster.js';
 import type { ChaosTopology } from './chaos-redis.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
 
@@ -49,8 +47,7 @@ for (const run of runs) {
     const reproduce = `CHAOS_TOPOLOGY=${topology} CHAOS_SEED=${seed} CHAOS_OPS=${ops}${preemptShare === undefined ? '' : ` CHAOS_PREEMPT=${preemptShare}`} npx ava test/chaos/chaos-topologies.test.ts`;
     t.log(`${topology} seed ${seed}: ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases}); faults ${JSON.stringify(result.injected)}; sidecar exits ${JSON.stringify(result.exits)}`);
     if (result.violations.length > 0) {
-      const tracePath = join(tmpdir(), `dvdi-chaos-${topology}-${seed}.trace`);
-      await writeTrace(tracePath, result);
+      const tracePath = await writeTraceInTempDir(`${topology}-${seed}`, result);
       t.log(`reproduce: ${reproduce}`);
       t.log(`plan trace and violations: ${tracePath}`);
       for (const v of result.violations) t.log(`VIOLATION ${v.invariant}: ${v.message}`);

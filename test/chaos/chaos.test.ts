@@ -6,10 +6,7 @@
 // Reproduce one seed: CHAOS_SEED=<seed> CHAOS_OPS=<ops> npx ava test/chaos/chaos.test.ts
 // (or `node --import tsx scripts/chaos.ts <seed> [ops]`).
 import test from 'ava';
-import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { mkdtemp } from 'node:fs/promises';
-import { runChaos, teardownAllChaos, writeTrace } from './chaos-cluster.js';
+import { runChaos, teardownAllChaos, writeTraceInTempDir } from './chaos-cluster.js';
 import { FAULT_KINDS, type FaultKind } from './chaos-plan.js';
 import { stopAllRedis } from '../helpers/redis-server.js';
 import { workShortfalls } from './work-done.js';
@@ -33,9 +30,7 @@ for (const seed of seeds) {
     const reproduce = `CHAOS_SEED=${seed} CHAOS_OPS=${ops}${skip.size > 0 ? ` CHAOS_SKIP=${[...skip].join(',')}` : ''} npx ava test/chaos/chaos.test.ts`;
     t.log(`seed ${seed}: ${result.ops} ops in ${Math.round(result.wallMs / 1000)} s (${result.phases}); faults ${JSON.stringify(result.injected)}; sidecar exits ${JSON.stringify(result.exits)}; work ${JSON.stringify(result.work)}`);
     if (result.violations.length > 0) {
-      // A directory of our own (mkdtemp), kept for the reader: never a fixed name in /tmp.
-      const tracePath = join(await mkdtemp(join(tmpdir(), `dvdi-chaos-${seed}-`)), 'chaos.trace');
-      await writeTrace(tracePath, result);
+      const tracePath = await writeTraceInTempDir(String(seed), result);
       t.log(`reproduce: ${reproduce}`);
       t.log(`plan trace and violations: ${tracePath}`);
       for (const v of result.violations) t.log(`VIOLATION ${v.invariant}: ${v.message}`);

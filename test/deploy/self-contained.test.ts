@@ -1,7 +1,8 @@
 // The repository stands on its own: no file reaches outside it (no shared/ beside the clone, no absolute
 // path of the machine it was built on, no design documents kept elsewhere), no script or test
 // kills processes by name, and every relative link in the Markdown docs names a file that is in
-// the repository. CHANGELOG.md is history and exempt.
+// the repository, and no code puts a fixed file name in the temp directory (everything there
+// goes through mkdtemp). CHANGELOG.md is history and exempt.
 import test from 'ava';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -56,4 +57,61 @@ test('every relative link in the Markdown docs names a file in the repository', 
     }
   }
   t.deepEqual(broken, []);
+});
+
+// The suite, the scripts and the benches run as root, and anyone can create a name in /tmp in
+// advance (a symlink to /etc/…, a FIFO that blocks): so root makes its own directory there with
+// mkdtemp(3) (`mkdtemp(join(tmpdir(), 'prefix-'))`, `mktemp -d …XXXXXX`) and names files only
+// inside it. These patterns find the other way, a literal name joined onto the temp directory.
+// Code: join/resolve of tmpdir(), process.env.TMPDIR or '/tmp' with a string or template literal,
+// or `${tmpdir()}/…`, unless that expression is mkdtemp's own argument.
+const NOT_IN_MKDTEMP = String.raw`(?<!mkdtemp(?:Sync)?\(\s*(?:path\.)?)`;
+const TEMP_BASE = String.raw`(?:(?:os\.)?tmpdir\(\)|process\.env\.TMPDIR\b[^,()]*|['"\`]/tmp/?['"\`])`;
+const CODE_FIXED_TEMP_NAME = new RegExp(
+  String.raw`${NOT_IN_MKDTEMP}\b(?:join|resolve)\(\s*${TEMP_BASE}\s*,\s*['"\`]|${NOT_IN_MKDTEMP}\`\$\{(?:os\.)?tmpdir\(\)\}/`,
+);
+// Shell: /tmp/NAME, $TMPDIR/NAME or ${TMPDIR:-/tmp}/NAME on a line that is not a comment and does
+// not make the name with mktemp.
+const SHELL_FIXED_TEMP_NAME = /(?:^|[\s"'=:(])(?:\/tmp|\$TMPDIR|\$\{TMPDIR[^}]*\})\/[\w.$-]/;
+const CODE = /\.(ts|mts|mjs|cjs|js)$/;
+const SHELL = /\.sh$|(^|\/)run$/;
+
+/** The lines of `text` (a file named `file`) that put a fixed name in the temp directory. */
+function fixedTempNames(file: string, text: string): string[] {
+  const hits: string[] = [];
+  text.split('\n').forEach((line, i) => {
+    const code = CODE.test(file) && CODE_FIXED_TEMP_NAME.test(line);
+    const shell = SHELL.test(file) && !/^\s*#/.test(line) && !/\bmktemp\b/.test(line) && SHELL_FIXED_TEMP_NAME.test(line);
+    if (code || shell) hits.push(`${file}:${i + 1}: ${line.trim().slice(0, 140)}`);
+  });
+  return hits;
+}
+
+test('the temp-directory check tells a fixed name from a mkdtemp directory', (t) => {
+  const flagged = [
+    "const tracePath = join(tmpdir(), `dvdi-chaos-${topology}-${seed}.trace`);",
+    "await writeFile(path.join(os.tmpdir(), 'dvdi.pid'), '1');",
+    "const f = resolve(process.env.TMPDIR ?? '/tmp', 'x.json');",
+    "const f = join('/tmp', 'dvdi.sock');",
+    'const f = `${tmpdir()}/dvdi-plan.txt`;',
+  ];
+  const kept = [
+    "const dir = await mkdtemp(join(tmpdir(), `dvdi-chaos-${seed}-`));",
+    "return mkdtemp(join(tmpdir(), `dvdi-test-${prefix}-`));",
+    "const dir = mkdtempSync(path.join(os.tmpdir(), 'dvdi-x-'));",
+    "const tracePath = join(await mkdtemp(join(tmpdir(), `dvdi-chaos-${seed}-`)), 'chaos.trace');",
+    "const f = join(dir, 'chaos.trace');",
+  ];
+  for (const line of flagged) t.is(fixedTempNames('x.ts', line).length, 1, line);
+  for (const line of kept) t.deepEqual(fixedTempNames('x.ts', line), [], line);
+  t.is(fixedTempNames('x.sh', 'echo $$ > /tmp/dvdi.pid').length, 1);
+  t.is(fixedTempNames('x.sh', 'log="${TMPDIR:-/tmp}/dvdi-demo.log"').length, 1);
+  t.is(fixedTempNames('.ci/run', 'cp out "$TMPDIR/out.txt"').length, 1);
+  t.deepEqual(fixedTempNames('x.sh', 'dir=$(mktemp -d "${TMPDIR:-/tmp}/dvdi-demo-XXXXXX")'), []);
+  t.deepEqual(fixedTempNames('x.sh', '# never /tmp/x: a name of our own'), []);
+});
+
+test('no script, test, bench or source file puts a fixed file name in the temp directory', (t) => {
+  const hits = all.filter((f) => CODE.test(f) || SHELL.test(f)).flatMap((file) => fixedTempNames(file, readFileSync(join(REPO, file), 'utf8')));
+  t.deepEqual(hits, [], 'make a directory with mkdtemp (test/helpers/mount-root.ts makeTempDir) and name the file inside it');
 });
