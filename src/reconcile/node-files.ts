@@ -2,6 +2,7 @@
 // time, whichever store backs the cluster, since every sidecar of a node shares the mount
 // root) and the first-seen times of unexplained binds (so an orphan's grace survives the
 // sidecar that first saw it).
+import { createHash } from 'node:crypto';
 import { readFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../common/atomic-file.js';
@@ -47,13 +48,72 @@ export function orphanMemoryFile(dir: string): OrphanMemoryPort {
 }
 
 /**
- * The mount ledger as one small file per driver Mount under DIR/mounts: several sidecar
- * processes of a node write it without a lock (create and unlink are atomic), and a killed
- * writer leaves at worst a temp file, never a torn entry.
+ * Longest ledger file name kept readable, in bytes: NAME_MAX (255) less room for the
+ * `.tmp-<pid>-<n>` suffix of writeFileAtomic's temp file, which must fit a name too.
+ */
+export const LEDGER_READABLE_MAX = 200;
+/** An encoded part kept readable: encodeURIComponent's output without `~` (the separator) and `!'()*`. */
+const READABLE_PART = /^[A-Za-z0-9._%-]*$/;
+const NAME_MAX = 255;
+
+/** driver, volume and mount ID URI-encoded; undefined for a lone surrogate (encodeURIComponent throws). */
+function encodedParts(entry: LedgerEntry): string[] | undefined {
+  try {
+    return [entry.driver, entry.name, entry.mountId].map(encodeURIComponent);
+  } catch {
+    return undefined;
+  }
+}
+
+/** How ledger files were named before names were bounded (`driver~volume~mountId.json`); undefined when that is no file name, so no such file exists. */
+function legacyLedgerFileName(entry: LedgerEntry): string | undefined {
+  const parts = encodedParts(entry);
+  const name = parts === undefined ? undefined : `${parts.join('~')}.json`;
+  return name !== undefined && name.length <= NAME_MAX ? name : undefined; // URI-encoded: ASCII, one byte a character
+}
+
+/**
+ * The ledger file name of an entry, bounded and safe whatever its strings (a forged store
+ * record's mount ID may be 4 KB of anything; one longer than a file name failed every forget
+ * with ENAMETOOLONG, so its takeover never finished). Short entries of plain characters keep the
+ * readable `driver~volume~mountId.json` (URI-encoded, as they always were, so existing files keep
+ * their names); anything else is `sha256-<hex of the JSON [driver, volume, mountId]>.json`, 76
+ * bytes. The two forms never meet (a readable name has two `~`, a hashed one none), neither holds
+ * `/`, NUL or `..`, and distinct entries get distinct names: readable parts hold no `~`, so a
+ * readable name splits back into its parts.
+ */
+export function ledgerFileName(entry: LedgerEntry): string {
+  const parts = encodedParts(entry);
+  if (parts !== undefined && parts.every((part) => READABLE_PART.test(part))) {
+    const name = `${parts.join('~')}.json`;
+    // `.tmp-` marks writeFileAtomic's temp files, which list() skips.
+    if (name.length <= LEDGER_READABLE_MAX && !name.includes('..') && !name.includes('.tmp-')) return name;
+  }
+  return `sha256-${createHash('sha256').update(JSON.stringify([entry.driver, entry.name, entry.mountId])).digest('hex')}.json`;
+}
+
+/**
+ * The mount ledger as one small file per driver Mount under DIR/mounts (named by
+ * ledgerFileName): several sidecar processes of a node write it without a lock (create and
+ * unlink are atomic), and a killed writer leaves at worst a temp file, never a torn entry. An
+ * entry is read from the file's content, never from its name.
  */
 export function mountLedgerFiles(dir: string, clock: { now(): number }): MountLedgerPort {
   const folder = join(dir, 'mounts');
-  const fileOf = (e: LedgerEntry): string => join(folder, `${encodeURIComponent(e.driver)}~${encodeURIComponent(e.name)}~${encodeURIComponent(e.mountId)}.json`);
+  const fileOf = (e: LedgerEntry): string => join(folder, ledgerFileName(e));
+  /** An entry written under its old name by an earlier version (now hashed: long, or odd characters) goes too, if the file there is that entry. */
+  const forgetLegacy = async (e: LedgerEntry): Promise<void> => {
+    const legacy = legacyLedgerFileName(e);
+    if (legacy === undefined || legacy === ledgerFileName(e)) return;
+    let parsed: Partial<LedgerEntry>;
+    try {
+      parsed = JSON.parse(await readFile(join(folder, legacy), 'utf8')) as Partial<LedgerEntry>;
+    } catch {
+      return; // none there (the usual case), or not an entry at all
+    }
+    // Old names could collide (`~` inside a part): remove only the file of this very entry.
+    if (parsed.driver === e.driver && parsed.name === e.name && parsed.mountId === e.mountId) await rm(join(folder, legacy), { force: true });
+  };
   return {
     async record(entry) {
       await mkdir(folder, { recursive: true, mode: 0o700 });
@@ -61,6 +121,7 @@ export function mountLedgerFiles(dir: string, clock: { now(): number }): MountLe
     },
     async forget(entry) {
       await rm(fileOf(entry), { force: true });
+      await forgetLegacy(entry);
     },
     async list() {
       let names: string[];

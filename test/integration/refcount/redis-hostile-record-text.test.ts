@@ -108,8 +108,7 @@ test('forged store strings: dvdi status and dvdi reconcile print them cleaned an
     name: 'hostile-a',
     mode: 'exclusive',
     holders: [{ token: hostile('tok', TEXT_MAX), node, task: hostile('task', TEXT_MAX), role: 'holder', expiresAt: 1 }],
-    // The mount ID names a ledger file (ROOT/.dvdi/mounts/…~<ID>.json), so it must fit a file name.
-    nodes: [{ node, state: 'mounted', mountpoint, mountId: 'id\n{"level":"info","msg":"FORGED line"}\u001b[2J\u202e', lastLiveAt: 1 }],
+    nodes: [{ node, state: 'mounted', mountpoint, mountId: hostile('id', TEXT_MAX), lastLiveAt: 1 }],
   }, [node]);
   // A megabyte name with the same escapes: the mounter refuses it, the sweep reports the error.
   const hugeName = hostile('v', MEGABYTE);
@@ -151,6 +150,44 @@ test('forged store strings: dvdi status and dvdi reconcile print them cleaned an
   // What is stored is untouched by the cleaning: the record keeps its name, byte for byte.
   const raw = await admin.get(`${prefix}:{${rig.driver}/${hugeName}}:vol`);
   t.is((JSON.parse(raw ?? '{}') as { name?: string }).name, hugeName);
+});
+
+// Regression (ledger file names): the mount ID is part of the ledger file's name
+// (ROOT/.dvdi/mounts/), and a forged 4000-byte one made `ledger.forget` fail with ENAMETOOLONG:
+// the takeover never reached markUnmounted and every sweep retried it for ever. Now a long or
+// odd key is named by its hash (reconcile/node-files.ts ledgerFileName).
+test('forged store record with a 4000-byte mount ID: the takeover completes and the sweep converges', async (t) => {
+  const prefix = `hos${randomBytes(4).toString('hex')}`;
+  const rig = await redisRig(prefix);
+  const node = rig.env.DVDI_NODE_ID!;
+  const name = 'long-id';
+  const mountId = hostile('id', TEXT_MAX);
+  t.true(Buffer.byteLength(encodeURIComponent(mountId)) > 4000, 'far beyond a file name, even before the driver and volume are added');
+  await forge(prefix, {
+    driver: rig.driver,
+    name,
+    mode: 'exclusive',
+    holders: [{ token: 'tok-l', node, task: 'task-l', role: 'holder', expiresAt: 1 }],
+    nodes: [{ node, state: 'mounted', mountpoint: '/srv/l', mountId, lastLiveAt: 1 }],
+  }, [node]);
+
+  const first = await rig.reconcile();
+  t.is(first.code, 0, JSON.stringify(first.report?.errors ?? first.stderr.slice(-2000)).slice(0, 1000));
+  assertClean(t, 'first sweep stderr', first.stderr);
+  t.deepEqual(first.report?.unmounted.map((v) => v.name), [name], 'taken over');
+  t.deepEqual(first.report?.errors, []);
+  t.true(first.stderr.includes('treated as done'), 'the refused Unmount (rclone habits) was judged by facts');
+  // markUnmounted was taken: nothing of the volume is left on this node in the store.
+  const raw = await admin.get(`${prefix}:{${rig.driver}/${name}}:vol`);
+  const { nodes } = JSON.parse(raw ?? '{"nodes":[]}') as { nodes: Array<{ node: string; state: string }> | Record<string, never> };
+  // cjson writes an empty Lua table as {}
+  t.deepEqual((Array.isArray(nodes) ? nodes : []).filter((n) => n.node === node && n.state !== 'absent'), [], raw?.slice(0, 500));
+
+  const second = await rig.reconcile();
+  t.is(second.code, 0, JSON.stringify(second.report?.errors ?? second.stderr.slice(-2000)).slice(0, 1000));
+  const { reaped, unmounted, orphans, ledgerUnmounts, errors } = second.report ?? {};
+  t.deepEqual({ reaped, unmounted, orphans, ledgerUnmounts, errors }, { reaped: [], unmounted: [], orphans: [], ledgerUnmounts: [], errors: [] }, 'the second sweep has nothing left to do');
+  t.deepEqual(rig.journal().filter((l) => l.op === 'Unmount').map((l) => l.id === mountId), [true], 'one driver Unmount, with the recorded ID');
 });
 
 test('forged store strings: a sidecar that gives up on a volume held by 300 forged nodes prints them cleaned and capped', async (t) => {
