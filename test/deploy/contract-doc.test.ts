@@ -32,6 +32,19 @@ function rows(title: string): string[][] {
 
 const codeNames = (cell: string) => [...cell.matchAll(/`([A-Z][A-Z0-9_]*)(?:\[n\])?`/g)].map((m) => m[1]!);
 
+/** Items that occur more than once in `items`. */
+const repeated = (items: readonly string[]): string[] => [...new Set(items.filter((item, i) => items.indexOf(item) !== i))];
+
+// The checks below read the tables into maps, so a second row of the same name would go unseen
+// (and the reader would meet two descriptions, maybe disagreeing): one row per name.
+test('no setting, volume key, metric, exit code or command has two rows', (t) => {
+  t.deepEqual(repeated(rows('Sidecar settings').flatMap(([names]) => codeNames(names!))), [], 'Sidecar settings');
+  t.deepEqual(repeated(rows('Task volume requests (read by `dvdi sidecar`)').flatMap(([names]) => codeNames(names!))), [], 'Task volume requests');
+  t.deepEqual(repeated(rows('Metrics').map(([name]) => name!)), [], 'Metrics');
+  t.deepEqual(repeated(rows('Exit codes of `dvdi sidecar`').map(([code]) => code!)), [], 'Exit codes');
+  t.deepEqual(repeated(rows('Package and commands').map(([command]) => command!.split(' ').slice(0, 2).join(' '))), [], 'Package and commands');
+});
+
 test('every sidecar setting is documented with the default the code uses, and no other', (t) => {
   const table = rows('Sidecar settings');
   const documented = new Map<string, string>();
