@@ -45,7 +45,7 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
   const logger = createLogger(config.logLevel, { node: config.nodeId, task: config.taskId });
   for (const warning of config.warnings) logger.warn(warning);
   const registry = new Registry();
-  const metrics = createSidecarMetrics(registry);
+  const metrics = createSidecarMetrics(registry, { eventLoopResolutionMs: config.eventLoopResolutionMs });
   metrics.ready.set(0);
   const view = new SidecarView(config, metrics);
   // Signals are ours from here on: a SIGTERM while starting is a clean stop, not a kill.

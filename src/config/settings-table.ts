@@ -68,6 +68,12 @@ export const SETTING_RULES = {
   DVDI_PLUGIN_DIRS: { rule: pathListRule, default: DEFAULT_PLUGIN_DIRS, description: 'plugin discovery path (.sock, .spec, .json files), searched in order' },
   DVDI_TASK_CONTAINER: { rule: containerRefRule, default: undefined, description: 'id/name of the app container to read DVDI_VOLUME_* labels from and watch' },
   DOCKER_HOST: { rule: dockerHostRule, default: 'unix:///var/run/docker.sock', description: 'Docker engine for DVDI_TASK_CONTAINER and managed plugins' },
+  DVDI_EVENT_LOOP_RESOLUTION_MS: {
+    rule: integerRule(1, 60_000),
+    default: '10',
+    description:
+      "sampling interval of prom-client's nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds, whose values include it; 10 is prom-client's own. 1000 cuts an idle sidecar's CPU by about half (measured: 0.46 s against 0.26 s a minute) for nodes with many sidecars, the values then reading about 1 s more",
+  },
   DVDI_LOG_LEVEL: { rule: enumRule(LOG_LEVELS), default: 'info', description: 'log level; logs are JSON lines on stderr' },
 } as const satisfies Record<string, { rule: ValueRule<unknown>; default: string | undefined; documentedDefault?: string; description: string }>;
 

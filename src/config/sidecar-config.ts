@@ -32,6 +32,8 @@ export interface Config {
   readonly httpEndpoints: (typeof HTTP_ENDPOINT_SETS)[number];
   readonly readyFile: string | undefined;
   readonly leaseTtlMs: number;
+  /** DVDI_EVENT_LOOP_RESOLUTION_MS: prom-client's event-loop histogram sampling. */
+  readonly eventLoopResolutionMs: number;
   readonly acquireTimeoutMs: number;
   readonly mountTimeoutMs: number;
   readonly unmountTimeoutMs: number;
@@ -134,6 +136,7 @@ export function loadSidecarConfig(env: Env, hostname: string): Config {
   const httpEndpoints = read<(typeof HTTP_ENDPOINT_SETS)[number]>('DVDI_HTTP_ENDPOINTS');
   const readyFile = read<string>('DVDI_READY_FILE');
   const leaseTtlMs = read<number>('DVDI_LEASE_TTL_MS');
+  const eventLoopResolutionMs = read<number>('DVDI_EVENT_LOOP_RESOLUTION_MS');
   const acquireTimeoutMs = read<number>('DVDI_ACQUIRE_TIMEOUT_MS');
   const mountTimeoutMs = read<number>('DVDI_MOUNT_TIMEOUT_MS');
   const unmountTimeoutMs = read<number>('DVDI_UNMOUNT_TIMEOUT_MS');
@@ -200,6 +203,7 @@ export function loadSidecarConfig(env: Env, hostname: string): Config {
     httpEndpoints: httpEndpoints ?? 'all',
     readyFile,
     leaseTtlMs: leaseTtlMs as number,
+    eventLoopResolutionMs: eventLoopResolutionMs as number,
     acquireTimeoutMs: acquireTimeoutMs as number,
     mountTimeoutMs: mountTimeoutMs as number,
     unmountTimeoutMs: unmountTimeoutMs as number,

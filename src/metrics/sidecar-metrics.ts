@@ -31,9 +31,11 @@ export interface SidecarMetrics {
   volumeHealthy: Gauge<'volume' | 'driver'>;
 }
 
-export function createSidecarMetrics(registry: Registry, options: { defaultMetrics?: boolean } = {}): SidecarMetrics {
+export function createSidecarMetrics(registry: Registry, options: { defaultMetrics?: boolean; eventLoopResolutionMs?: number } = {}): SidecarMetrics {
   if (options.defaultMetrics ?? true) {
-    collectDefaultMetrics({ register: registry });
+    // DVDI_EVENT_LOOP_RESOLUTION_MS: prom-client's 10 ms by default; its timer is most of what
+    // wakes an idle sidecar, so a node with many of them may sample less often.
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: options.eventLoopResolutionMs ?? 10 });
     // prom-client names these gauges `*_total`, which Prometheus reserves for counters
     // (`promtool check metrics` rejects them); the process metrics stay.
     for (const name of NONCONFORMING_DEFAULT_METRICS) registry.removeSingleMetric(name);

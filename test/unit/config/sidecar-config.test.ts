@@ -38,6 +38,7 @@ test('defaults are exactly those of docs/contract.md', (t) => {
     httpEndpoints: 'all',
     readyFile: undefined,
     leaseTtlMs: 15000,
+    eventLoopResolutionMs: 10,
     acquireTimeoutMs: 60000,
     mountTimeoutMs: 120000,
     unmountTimeoutMs: 60000,
@@ -106,10 +107,12 @@ test('every setting is read in its documented forms', (t) => {
       DVDI_TASK_CONTAINER: '/app-1',
       DOCKER_HOST: 'tcp://127.0.0.1:2375',
       DVDI_LOG_LEVEL: ' DEBUG ',
+      DVDI_EVENT_LOOP_RESOLUTION_MS: '1000',
     },
     HOST,
   );
   t.like(config, {
+    eventLoopResolutionMs: 1000,
     mountRoot: '/srv/dvdi/volumes',
     storeBackend: 'redis',
     redisUrl: 'rediss://dvdi:pw@redis.example:6380/2',
@@ -169,6 +172,8 @@ const INVALID: ReadonlyArray<[string, string, RegExp?]> = [
   ['DOCKER_HOST', 'unix://var/run/docker.sock', /absolute path/],
   ['DOCKER_HOST', 'ftp://h', /scheme/],
   ['DVDI_LOG_LEVEL', 'verbose'],
+  ['DVDI_EVENT_LOOP_RESOLUTION_MS', '0', /out of range/],
+  ['DVDI_EVENT_LOOP_RESOLUTION_MS', '60001', /out of range/],
 ];
 
 for (const [name, value, detail] of INVALID) {
