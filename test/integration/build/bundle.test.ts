@@ -84,6 +84,19 @@ test("the bundled sidecar under the image's node flags attaches and serves prom-
   t.false(await node.isMounted(join(node.root, 'bundlevol')));
 });
 
+test("the image's compile-cache step loads every chunk under the ENTRYPOINT's node flags, and the chunks load without side effects", async (t) => {
+  const dockerfile = await readFile(join(REPO, 'Dockerfile'), 'utf8');
+  t.regex(dockerfile, /^ENV NODE_COMPILE_CACHE=\/app\/\S+$/m);
+  const warm = /^RUN node ((?:--\S+ )+)--input-type=module -e \\\n\s+"(.*)"$/m.exec(dockerfile);
+  t.truthy(warm, 'a RUN node … -e step');
+  // V8 refuses a code cache made under other flags: the warm-up must use the entrypoint's.
+  t.deepEqual(warm![1]!.trim().split(' '), await imageNodeFlags());
+  const script = warm![2]!.replaceAll('/app/', `${root}/`);
+  const r = spawnSync(process.execPath, [...(await imageNodeFlags()), '--input-type=module', '-e', script], { encoding: 'utf8', cwd: root });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, '', 'importing the chunks prints nothing');
+});
+
 test('with --enable-source-maps a stack trace names the src/ file', async (t) => {
   const chunks = (await readdir(join(root, 'dist/chunks'))).filter((c) => c.endsWith('.js'));
   let errorsChunk: string | undefined;
