@@ -156,13 +156,25 @@ export class LinuxMounter implements Mounter {
   }
 
   async bind(source: string, target: string, options: BindOptions = {}): Promise<BindResult> {
-    const path = await this.checkedTarget(target);
-    return this.serialized(path, () => this.bindChecked(source, path, options.readOnly === true, options.driver));
+    return this.serialized(this.queueKey(target), async () => {
+      const path = await this.checkedTarget(target);
+      return this.bindChecked(source, path, options.readOnly === true, options.driver);
+    });
   }
 
   async unmountLazy(target: string): Promise<UnmountResult> {
-    const path = await this.checkedTarget(target);
-    return this.serialized(path, () => this.unmountChecked(path));
+    return this.serialized(this.queueKey(target), async () => this.unmountChecked(await this.checkedTarget(target)));
+  }
+
+  /**
+   * The queue a target's operations wait in, known before anything is awaited, so that binds and
+   * unmounts of one target run in the order they were asked (checking the target first let a
+   * later call overtake an earlier one). The configured and the real root share one queue.
+   */
+  private queueKey(target: string): string {
+    const absolute = posix.resolve(target);
+    const parent = posix.dirname(absolute);
+    return posix.join(this.roots.get(parent) ?? parent, posix.basename(absolute));
   }
 
   private async bindChecked(source: string, path: string, readOnly: boolean, driver: string | undefined): Promise<BindResult> {
