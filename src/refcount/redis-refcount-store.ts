@@ -330,9 +330,13 @@ export class RedisRefcountStore implements RefcountStore {
         request.reclaim === undefined ? '' : JSON.stringify(request.reclaim),
       ]);
       if (!Array.isArray(reply)) return this.decode<AcquireResult>('acquire', reply, request);
-      const [json, created] = reply as unknown[];
-      // The cluster-wide index only serves list(): written once, when the record is created.
-      if (created === 1) await this.redis.sadd(this.indexKey, member);
+      const [json] = reply as unknown[];
+      // The cluster-wide index only serves list() (`dvdi status`). Added on every acquire, not
+      // only when the record is created: on Redis Cluster the index's slot may lose a write
+      // (failover, a master restarted from its AOF) while the record's slot keeps it, and a
+      // volume missing from the index is missing from status while it is held (chaos seed
+      // 6006 on cluster). The node's sweep re-adds what its own node holds (reap).
+      await this.redis.sadd(this.indexKey, member);
       return this.decode<AcquireResult>('acquire', json, request);
     });
   }
@@ -373,18 +377,24 @@ export class RedisRefcountStore implements RefcountStore {
   }
 
   /** One reap script per volume of the node's index (each record its own slot); entries whose
-   * record shows no presence of the node any more are pruned (after the index grace). */
+   * record shows no presence of the node any more are pruned (after the index grace). The
+   * volumes the node is still present in go back into the cluster-wide index, one SADD a page:
+   * an entry lost there (another slot than the record's) is restored within a sweep period, at
+   * a cost of the node's own volumes. */
   reap(node: string): Promise<VolumeKey[]> {
     return this.op('reap', async () => {
       const orphaned: VolumeKey[] = [];
       for await (const volumes of this.nodeIndexPages(node)) {
+        const present: string[] = [];
         await eachLimited(volumes, SCAN_CONCURRENCY, async (volume) => {
           const reply = await this.script('reap', this.volumeKey(volume), [node]);
+          if (reply === 0 || reply === 1) present.push(model.volumeId(volume));
           if (reply === 1) orphaned.push(volume);
           else if (reply === 2 || reply === 3) await this.script('pruneNodeIndex', this.nodeIndexKey(node), [model.volumeId(volume)]);
           else if (typeof reply === 'number' && reply < 0) throw this.refusal('reap', reply, volume, { volume: volume.name, node });
           else if (reply !== 0) throw new StoreReplyError(this.backend, 'reap', `unexpected reply ${String(reply)}`);
         });
+        if (present.length > 0) await this.redis.sadd(this.indexKey, ...present);
       }
       return orphaned.sort(byKey);
     });

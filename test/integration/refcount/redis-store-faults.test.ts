@@ -148,3 +148,34 @@ test.serial('Sentinel: the store rides through a failover of its primary', async
   t.teardown(() => promoted.disconnect());
   t.is(((await promoted.call('ROLE')) as unknown[])[0], 'master', 'the replica is the primary now');
 });
+
+test.serial('an entry lost from the cluster-wide index (another slot than the record) comes back: at the next acquire, and at the node sweep', async (t) => {
+  const server = await startRedisServer();
+  const prefix = 'indexloss';
+  const client = await admin(server.url);
+  t.teardown(() => client.disconnect());
+  await client.set(`${prefix}:alive`, '0');
+  const store = await storeOn(server.url, prefix);
+  t.teardown(() => store.close());
+  const listed = async (): Promise<string[]> => (await store.list()).map((v) => v.name);
+
+  // Lost before a later holder comes: a shared volume joined by a second task.
+  const shared = vol();
+  t.like(await store.acquire(req(shared, 'A', 's1', { mode: 'shared' })), { kind: 'mount' });
+  t.deepEqual(await listed(), [shared.name]);
+  const [sharedMember] = await client.smembers(store.indexKey);
+  t.is(await client.srem(store.indexKey, sharedMember!), 1, 'the index entry is gone, as after a failover of its slot');
+  t.deepEqual(await listed(), [], 'status misses the held volume');
+  t.like(await store.acquire(req(shared, 'B', 's2', { mode: 'shared' })), { kind: 'mount' });
+  t.deepEqual(await listed(), [shared.name], 'the second acquire indexed it again');
+
+  // Lost while held, with no acquire to come: the holder node's sweep (reap) restores it.
+  const held = vol();
+  t.like(await store.acquire(req(held, 'C', 'h1')), { kind: 'mount' });
+  const members = await client.smembers(store.indexKey);
+  const heldMember = members.find((m) => m.includes(held.name))!;
+  t.is(await client.srem(store.indexKey, heldMember), 1);
+  t.false((await listed()).includes(held.name));
+  t.deepEqual(await store.reap('C'), [], 'nothing to reap: the holder is live');
+  t.true((await listed()).includes(held.name), 'the sweep of node C indexed it again');
+});
