@@ -2,7 +2,7 @@
 // the client verifies the plugin's certificate against TLSConfig.CAFile and refuses one it does
 // not sign. node:https (and tls) load only on this path, so it is tested for real: a TLS server
 // on loopback with a certificate made by openssl(1) for the test, answering the plugin protocol.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
@@ -53,38 +53,35 @@ async function startTlsPlugin(tls: Tls): Promise<{ server: Server; port: number;
   return { server, port: (server.address() as AddressInfo).port, calls };
 }
 
-async function pluginDirWith(dir: string, name: string, spec: unknown): Promise<string> {
-  const plugins = join(dir, `plugins-${name}`);
+/**
+ * A TLS plugin on loopback, described to the client by `NAME.json` with an https Addr and
+ * TLSConfig.CAFile = the plugin's own certificate or (`otherCa`) one that did not sign it.
+ */
+async function tlsPluginClient(t: ExecutionContext, name: string, ca: 'own' | 'otherCa'): Promise<{ client: VolumeDriverClient; calls: string[] }> {
+  const tls = await makeCertificates();
+  const plugin = await startTlsPlugin(tls);
+  t.teardown(async () => {
+    plugin.server.close();
+    await rm(tls.dir, { recursive: true, force: true });
+  });
+  const plugins = join(tls.dir, `plugins-${name}`);
   await mkdir(plugins);
+  const spec = { Name: name, Addr: `https://127.0.0.1:${plugin.port}`, TLSConfig: { CAFile: ca === 'own' ? tls.cert : tls.otherCert } };
   await writeFile(join(plugins, `${name}.json`), JSON.stringify(spec));
-  return plugins;
+  return { client: new VolumeDriverClient({ driver: name, pluginDirs: [plugins], backoff: { budgetMs: 0 } }), calls: plugin.calls };
 }
 
 test('an https plugin whose certificate TLSConfig.CAFile signs: Activate and Get go through', async (t) => {
-  const tls = await makeCertificates();
-  const plugin = await startTlsPlugin(tls);
-  t.teardown(async () => {
-    plugin.server.close();
-    await rm(tls.dir, { recursive: true, force: true });
-  });
-  const dirs = await pluginDirWith(tls.dir, 'tlsdriver', { Name: 'tlsdriver', Addr: `https://127.0.0.1:${plugin.port}`, TLSConfig: { CAFile: tls.cert } });
-  const client = new VolumeDriverClient({ driver: 'tlsdriver', pluginDirs: [dirs], backoff: { budgetMs: 0 } });
+  const { client, calls } = await tlsPluginClient(t, 'tlsdriver', 'own');
   const volume = await client.get('tlsvol');
   t.is(volume?.Name, 'tlsvol');
-  t.deepEqual(plugin.calls, ['/Plugin.Activate', '/VolumeDriver.Get']);
+  t.deepEqual(calls, ['/Plugin.Activate', '/VolumeDriver.Get']);
 });
 
 test('an https plugin whose certificate the CA file does not sign is refused, and nothing is sent', async (t) => {
-  const tls = await makeCertificates();
-  const plugin = await startTlsPlugin(tls);
-  t.teardown(async () => {
-    plugin.server.close();
-    await rm(tls.dir, { recursive: true, force: true });
-  });
-  const dirs = await pluginDirWith(tls.dir, 'wrongca', { Name: 'wrongca', Addr: `https://127.0.0.1:${plugin.port}`, TLSConfig: { CAFile: tls.otherCert } });
-  const client = new VolumeDriverClient({ driver: 'wrongca', pluginDirs: [dirs], backoff: { budgetMs: 0 } });
+  const { client, calls } = await tlsPluginClient(t, 'wrongca', 'otherCa');
   const error = await t.throwsAsync(client.get('tlsvol'));
   t.regex(error?.message ?? '', /https:\/\/127\.0\.0\.1:\d+/);
   t.regex(error?.message ?? '', /certificate|self.signed|UNABLE_TO_VERIFY|DEPTH_ZERO/i);
-  t.deepEqual(plugin.calls, [], 'no request reached the plugin');
+  t.deepEqual(calls, [], 'no request reached the plugin');
 });
