@@ -35,6 +35,7 @@
 // last writes answers renew `missing` (re-registration), a slot that lost its data quarantines.
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
 import calculateSlot from 'cluster-key-slot';
 import { DvdiError } from '../common/errors.js';
 import { cleanExternalText as clean } from '../common/external-text.js';
@@ -205,6 +206,13 @@ export function createRedisRefcountStore(options: RedisRefcountStoreOptions): Re
           reconnectOnError: null,
         },
         enableOfflineQueue: false,
+        // ioredis' ready check sends CLUSTER INFO to a random master and, with the offline queue
+        // off, is refused while that master's connection is still being made (the node
+        // connections connect at once: lazyConnect false). It then reconnects from scratch, and
+        // under load it lost that race again and again (a store not ready after 10 s on a healthy
+        // cluster). ping() asks every master instead, through its own connection, which waits for
+        // the connection rather than refusing.
+        enableReadyCheck: false,
         // Every command goes to the master of its slot: leases are never read from a replica.
         scaleReads: 'master',
         // MOVED / ASK (a reshard, a failover) are followed; bounded, each within the op's deadline.
@@ -487,19 +495,39 @@ export class RedisRefcountStore implements RefcountStore {
     return indexed;
   }
 
+  /** True when the server answers PING; on a Cluster, when every master does (so the first
+   * commands do not meet a master whose connection is still being made). */
   async ping(): Promise<boolean> {
     if (this.closed) return false;
+    const limitMs = Math.min(this.commandTimeoutMs, 1000);
     try {
-      const answer = await withTimeout(this.redis.ping(), Math.min(this.commandTimeoutMs, 1000), () => new StoreTimeoutError(this.backend, 'ping', Math.min(this.commandTimeoutMs, 1000)));
-      return answer === 'PONG';
+      const answers = await withTimeout(this.pingTargets(), limitMs, () => new StoreTimeoutError(this.backend, 'ping', limitMs));
+      return answers.length > 0 && answers.every((answer) => answer === 'PONG');
     } catch (error) {
       this.logger.debug({ err: error }, 'redis ping failed');
       return false;
     }
   }
 
-  /** Resolves true once the connection is ready (false after `timeoutMs`); for start-up and tests. */
+  private async pingTargets(): Promise<string[]> {
+    if (!(this.redis instanceof Cluster)) return [await this.redis.ping()];
+    if (this.redis.status !== 'ready') return [];
+    return Promise.all(this.redis.nodes('master').map((master) => master.ping()));
+  }
+
+  /** Resolves true once the connection is ready and the store answers PING (on a Cluster: every
+   * master), false after `timeoutMs`; for start-up and tests. */
   async waitReady(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    if (!(await this.connectionReady(timeoutMs))) return false;
+    for (;;) {
+      if (await this.ping()) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(50);
+    }
+  }
+
+  private async connectionReady(timeoutMs: number): Promise<boolean> {
     if (this.redis.status === 'ready') return true;
     return new Promise<boolean>((resolve) => {
       const onReady = (): void => {

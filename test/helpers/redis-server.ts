@@ -21,6 +21,10 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** True while the process runs. */
   running(): boolean;
+  /** SIGSTOP: the kernel still accepts connections, the server answers nothing (a stall). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 export interface SentinelTopology {
@@ -170,6 +174,12 @@ export async function startRedisServer(options: { extraArgs?: string[]; port?: n
     running() {
       return child !== undefined && child.exitCode === null && child.signalCode === null;
     },
+    pause() {
+      if (server.running()) child!.kill('SIGSTOP');
+    },
+    resume() {
+      if (server.running()) child!.kill('SIGCONT');
+    },
   };
   return server;
 }
@@ -253,17 +263,17 @@ export async function redisCli(port: number, args: string[], timeoutMs = 10_000)
 
 /**
  * A real Redis Cluster on loopback: 6 `redis-server --cluster-enabled yes` (own dirs, own free
- * client and bus ports, node timeout 2 s, no persistence), joined with
+ * client and bus ports, node timeout 2 s unless `nodeTimeoutMs`, no persistence), joined with
  * `redis-cli --cluster create … --cluster-replicas 1`: 3 masters + 3 replicas. Every process is
  * tracked like the others (stopAllRedis kills them by PID).
  */
-export async function startRedisCluster(): Promise<ClusterTopology> {
+export async function startRedisCluster(options: { nodeTimeoutMs?: number } = {}): Promise<ClusterTopology> {
   const servers: RedisServer[] = [];
   for (let i = 0; i < 6; i++) {
     const busPort = await freePort();
     servers.push(
       await startRedisServer({
-        extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-port', String(busPort), '--cluster-replica-validity-factor', '0'],
+        extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000), '--cluster-port', String(busPort), '--cluster-replica-validity-factor', '0'],
       }),
     );
   }
