@@ -2,6 +2,8 @@
 // one run, alternating A B A B so machine drift hits both alike. Figures only, never asserted.
 //   start → ready: process start to the first 200 from /readyz (sidecar: one volume, the
 //     reference plugin's dir backend) or from / (bare node), polled the same way;
+//   CPU to ready: the process's own time on a CPU up to that moment (/proc/PID/schedstat; its
+//     children, mount(8) say, not counted) — steadier than wall time on a busy machine;
 //   RSS at ready: VmRSS of that process at that moment, and its anonymous part (RssAnon: the
 //     process's own memory; the rest is mostly the node binary's pages, shared by every process);
 //     and VmRSS again 1 s later, once what ready deferred (the reconciler's schedule) has run;
@@ -74,9 +76,16 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
+/** Milliseconds a running process has spent on a CPU (the first field of /proc/PID/schedstat, ns). */
+function cpuMs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
+
 interface Started {
   child: ChildProcess;
   ms: number;
+  /** CPU time of the process itself up to ready. */
+  cpuMs: number;
   rssMiB: number;
   /** Anonymous memory only: what is this process's own, not shared pages of the node binary. */
   anonMiB: number;
@@ -97,11 +106,12 @@ async function startUntil200(args: string[], env: Record<string, string>, url: s
     await new Promise((r) => setTimeout(r, 2));
   }
   const ms = performance.now() - started;
+  const cpu = cpuMs(child.pid ?? 0);
   const rssMiB = procStatus(child.pid ?? 0, 'VmRSS');
   const anonMiB = procStatus(child.pid ?? 0, 'RssAnon');
   // What ready deferred (the reconciler's first cron date, say) has run a second later.
   await new Promise((r) => setTimeout(r, SETTLE_MS));
-  return { child, ms, rssMiB, anonMiB, settledMiB: procStatus(child.pid ?? 0, 'VmRSS') };
+  return { child, ms, cpuMs: cpu, rssMiB, anonMiB, settledMiB: procStatus(child.pid ?? 0, 'VmRSS') };
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -150,14 +160,15 @@ async function main(): Promise<void> {
     for (const store of STORES) await stop((await sidecar(envOf(store, 'warm'), port)).child);
     await stop((await bareNode(port)).child);
 
-    const base = { ms: [] as number[], rss: [] as number[], anon: [] as number[], settled: [] as number[] };
+    const base = { ms: [] as number[], cpu: [] as number[], rss: [] as number[], anon: [] as number[], settled: [] as number[] };
     const cron = { ms: [] as number[], rss: [] as number[], anon: [] as number[], settled: [] as number[] };
-    const side: Record<string, { ms: number[]; rss: number[]; anon: number[]; settled: number[]; msRatio: number[]; rssRatio: number[]; settledRatio: number[]; cronRatio: number[] }> = {};
-    for (const store of STORES) side[store] = { ms: [], rss: [], anon: [], settled: [], msRatio: [], rssRatio: [], settledRatio: [], cronRatio: [] };
+    const side: Record<string, { ms: number[]; cpu: number[]; cpuRatio: number[]; rss: number[]; anon: number[]; settled: number[]; msRatio: number[]; rssRatio: number[]; settledRatio: number[]; cronRatio: number[] }> = {};
+    for (const store of STORES) side[store] = { ms: [], cpu: [], cpuRatio: [], rss: [], anon: [], settled: [], msRatio: [], rssRatio: [], settledRatio: [], cronRatio: [] };
     for (let i = 0; i < RUNS; i++) {
       const b = await bareNode(port);
       await stop(b.child);
       base.ms.push(b.ms);
+      base.cpu.push(b.cpuMs);
       base.rss.push(b.rssMiB);
       base.anon.push(b.anonMiB);
       base.settled.push(b.settledMiB);
@@ -172,6 +183,8 @@ async function main(): Promise<void> {
         await stop(s.child);
         const figures = side[store]!;
         figures.ms.push(s.ms);
+        figures.cpu.push(s.cpuMs);
+        figures.cpuRatio.push(s.cpuMs / b.cpuMs);
         figures.rss.push(s.rssMiB);
         figures.anon.push(s.anonMiB);
         figures.settled.push(s.settledMiB);
@@ -189,6 +202,9 @@ async function main(): Promise<void> {
     out.write(row('bare node, start → listening (ms)', base.ms));
     for (const store of STORES) out.write(row(`dvdi sidecar (${store}), start → ready (ms)`, side[store]!.ms));
     for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.msRatio));
+    out.write(row('bare node, CPU time to listening (ms)', base.cpu));
+    for (const store of STORES) out.write(row(`dvdi sidecar (${store}), CPU time to ready (ms)`, side[store]!.cpu));
+    for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.cpuRatio));
     out.write(row('bare node, RSS when listening (MiB)', base.rss));
     for (const store of STORES) out.write(row(`dvdi sidecar (${store}), RSS at ready (MiB)`, side[store]!.rss));
     for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.rssRatio));
