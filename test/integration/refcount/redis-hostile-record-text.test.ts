@@ -12,23 +12,12 @@
 // node IDs. Before the fix those two printed 10 MB and 4 MB of stderr; now a few KB each.
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { runDvdi } from '../../helpers/cli.js';
 import { rigsFor, type NodeRig } from '../../helpers/node-rig.js';
-import { startRedisServer, stopAllRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { useAdminRedis } from '../../helpers/redis-admin.js';
 
-let server: RedisServer;
-let admin: Redis;
+const redis = useAdminRedis(test);
 const startRig = rigsFor(test);
-
-test.before(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-test.after.always(async () => {
-  admin.disconnect();
-  await stopAllRedis();
-});
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
@@ -82,18 +71,18 @@ function assertClean(t: ExecutionContext, what: string, output: string, kind: 'j
 }
 
 async function redisRig(prefix: string, extra: Record<string, string> = {}): Promise<NodeRig> {
-  await admin.set(`${prefix}:alive`, '0'); // an old marker: no quarantine after a "data loss"
+  await redis.admin.set(`${prefix}:alive`, '0'); // an old marker: no quarantine after a "data loss"
   // rclone's habits: an Unmount of an ID the plugin does not hold is refused, so the takeover
   // judges it by facts and logs the evidence, which names the recorded mountpoint.
-  return startRig({ habits: 'rclone', env: { DVDI_REDIS_URL: server.url, DVDI_REDIS_PREFIX: prefix, DVDI_LEASE_TTL_MS: '3000', ...extra } });
+  return startRig({ habits: 'rclone', env: { DVDI_REDIS_URL: redis.server.url, DVDI_REDIS_PREFIX: prefix, DVDI_LEASE_TTL_MS: '3000', ...extra } });
 }
 
 /** Write a forged, well-shaped record and index it for `nodes` (and the cluster-wide list). */
 async function forge(prefix: string, record: { driver: string; name: string } & Record<string, unknown>, nodes: readonly string[]): Promise<void> {
   const member = JSON.stringify([record.driver, record.name]);
-  await admin.set(`${prefix}:{${record.driver}/${record.name}}:vol`, JSON.stringify({ epoch: 3, ...record }), 'PX', 600_000);
-  await admin.sadd(`${prefix}:volumes`, member);
-  for (const node of nodes) await admin.zadd(`${prefix}:{node:${node}}:vols`, Date.now(), member);
+  await redis.admin.set(`${prefix}:{${record.driver}/${record.name}}:vol`, JSON.stringify({ epoch: 3, ...record }), 'PX', 600_000);
+  await redis.admin.sadd(`${prefix}:volumes`, member);
+  for (const node of nodes) await redis.admin.zadd(`${prefix}:{node:${node}}:vols`, Date.now(), member);
 }
 
 test('forged store strings: dvdi status and dvdi reconcile print them cleaned and capped', async (t) => {
@@ -148,7 +137,7 @@ test('forged store strings: dvdi status and dvdi reconcile print them cleaned an
   t.true(swept.stderr.includes('treated as done'), 'the refused Unmount was judged by facts and logged');
   t.is(swept.report?.errors.length, 2, stdout.slice(0, 2000)); // the huge name, the huge driver
   // What is stored is untouched by the cleaning: the record keeps its name, byte for byte.
-  const raw = await admin.get(`${prefix}:{${rig.driver}/${hugeName}}:vol`);
+  const raw = await redis.admin.get(`${prefix}:{${rig.driver}/${hugeName}}:vol`);
   t.is((JSON.parse(raw ?? '{}') as { name?: string }).name, hugeName);
 });
 
@@ -178,7 +167,7 @@ test('forged store record with a 4000-byte mount ID: the takeover completes and 
   t.deepEqual(first.report?.errors, []);
   t.true(first.stderr.includes('treated as done'), 'the refused Unmount (rclone habits) was judged by facts');
   // markUnmounted was taken: nothing of the volume is left on this node in the store.
-  const raw = await admin.get(`${prefix}:{${rig.driver}/${name}}:vol`);
+  const raw = await redis.admin.get(`${prefix}:{${rig.driver}/${name}}:vol`);
   const { nodes } = JSON.parse(raw ?? '{"nodes":[]}') as { nodes: Array<{ node: string; state: string }> | Record<string, never> };
   // cjson writes an empty Lua table as {}
   t.deepEqual((Array.isArray(nodes) ? nodes : []).filter((n) => n.node === node && n.state !== 'absent'), [], raw?.slice(0, 500));

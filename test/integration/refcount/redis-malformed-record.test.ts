@@ -6,26 +6,15 @@
 // in the key changes, and a sidecar for the volume exits without calling the driver.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { silentLogger } from '../../../src/common/logger.js';
 import { createRedisRefcountStore, type RedisRefcountStore } from '../../../src/refcount/redis-refcount-store.js';
 import type { HolderRef } from '../../../src/refcount/refcount-store.js';
 import { DvdiError } from '../../../src/common/errors.js';
-import { startRedisServer, stopAllRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { useAdminRedis } from '../../helpers/redis-admin.js';
 import { rigsFor } from '../../helpers/node-rig.js';
 
-let server: RedisServer;
-let admin: Redis;
+const redis = useAdminRedis(test);
 const startRig = rigsFor(test);
-
-test.before(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-test.after.always(async () => {
-  admin.disconnect();
-  await stopAllRedis();
-});
 
 const future = (): number => Date.now() + 3_600_000;
 const holder = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ token: 'tok-other', node: 'node-z', task: 't', role: 'holder', expiresAt: future(), ...extra });
@@ -51,7 +40,7 @@ const shapes: Record<string, () => string> = {
 };
 
 async function storeOn(prefix: string): Promise<RedisRefcountStore> {
-  const store = createRedisRefcountStore({ url: server.url, prefix, logger: silentLogger() });
+  const store = createRedisRefcountStore({ url: redis.server.url, prefix, logger: silentLogger() });
   if (!(await store.waitReady(5000))) throw new Error('store did not connect');
   return store;
 }
@@ -59,13 +48,13 @@ async function storeOn(prefix: string): Promise<RedisRefcountStore> {
 for (const [shape, make] of Object.entries(shapes)) {
   test(`malformed record (${shape}): every operation refuses with DVDI_STORE_RECORD_INVALID naming the volume, the key is untouched`, async (t) => {
     const prefix = `mal${randomBytes(4).toString('hex')}`;
-    await admin.set(`${prefix}:alive`, '0');
+    await redis.admin.set(`${prefix}:alive`, '0');
     const store = await storeOn(prefix);
     t.teardown(() => store.close());
     const vol = { driver: 'drv', name: `vol-${randomBytes(3).toString('hex')}` };
     const key = store.volumeKey(vol);
     const raw = make();
-    await admin.set(key, raw, 'PX', 600_000);
+    await redis.admin.set(key, raw, 'PX', 600_000);
     const ref: HolderRef = { ...vol, node: 'node-a', token: 'tok-a' };
     const refused = async (what: string, call: () => Promise<unknown>): Promise<void> => {
       const error = await t.throwsAsync(call, undefined, what);
@@ -85,17 +74,17 @@ for (const [shape, make] of Object.entries(shapes)) {
     await refused('markUnmounted', () => store.markUnmounted(ref));
     await refused('claimUnmount', () => store.claimUnmount(ref, 10_000));
     await refused('inspect', () => store.inspect(vol));
-    t.is(await admin.get(key), raw, 'the record is exactly as it was: nothing was granted or rewritten');
+    t.is(await redis.admin.get(key), raw, 'the record is exactly as it was: nothing was granted or rewritten');
   });
 }
 
 test('an empty list written as {} (what Lua cjson writes) is still a valid record', async (t) => {
   const prefix = `mal${randomBytes(4).toString('hex')}`;
-  await admin.set(`${prefix}:alive`, '0');
+  await redis.admin.set(`${prefix}:alive`, '0');
   const store = await storeOn(prefix);
   t.teardown(() => store.close());
   const vol = { driver: 'drv', name: 'empty-lists' };
-  await admin.set(store.volumeKey(vol), JSON.stringify({ driver: 'drv', name: 'empty-lists', epoch: 4, holders: {}, nodes: {} }), 'PX', 600_000);
+  await redis.admin.set(store.volumeKey(vol), JSON.stringify({ driver: 'drv', name: 'empty-lists', epoch: 4, holders: {}, nodes: {} }), 'PX', 600_000);
   t.like(await store.inspect(vol), { epoch: 4, holders: [], nodes: [] });
   const result = await store.acquire({ ...vol, node: 'node-a', token: 'tok', task: 't', mode: 'exclusive', preempt: false, ttlMs: 10_000 });
   t.like(result, { kind: 'mount', epoch: 5 });
@@ -106,10 +95,10 @@ test('an empty list written as {} (what Lua cjson writes) is still a valid recor
 for (const shape of ['holders "abc"', 'holders as an object', 'epoch 1e308', 'epoch -7.5', 'holder lease that never ends (1e308)'] as const) {
   test.serial(`malformed record (${shape}): the sidecar exits 4 naming the volume, the driver is not called`, async (t) => {
     const prefix = `mals${randomBytes(4).toString('hex')}`;
-    await admin.set(`${prefix}:alive`, '0');
-    const rig = await startRig({ env: { DVDI_REDIS_URL: server.url, DVDI_REDIS_PREFIX: prefix, DVDI_LEASE_TTL_MS: '3000', DVDI_ACQUIRE_TIMEOUT_MS: '3000' } });
+    await redis.admin.set(`${prefix}:alive`, '0');
+    const rig = await startRig({ env: { DVDI_REDIS_URL: redis.server.url, DVDI_REDIS_PREFIX: prefix, DVDI_LEASE_TTL_MS: '3000', DVDI_ACQUIRE_TIMEOUT_MS: '3000' } });
     const volume = `forged-${randomBytes(3).toString('hex')}`;
-    await admin.set(`${prefix}:{${rig.driver}/${volume}}:vol`, shapes[shape]!(), 'PX', 600_000);
+    await redis.admin.set(`${prefix}:{${rig.driver}/${volume}}:vol`, shapes[shape]!(), 'PX', 600_000);
     const sidecar = await rig.sidecar({ DVDI_VOLUME_NAME: volume, DVDI_TASK_ID: 'task-forged' });
     const finished = await sidecar.child.finished;
     t.is(finished.code, 4, finished.stderr.slice(-2000));
