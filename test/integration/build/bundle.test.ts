@@ -8,6 +8,7 @@ import test from 'ava';
 import { buildBundle, imageNodeFlags } from '../../helpers/bundle.js';
 import { REPO, startDvdi, waitFor } from '../../helpers/cli.js';
 import { rigsFor } from '../../helpers/node-rig.js';
+import { startRedisServer, stopAllRedis } from '../../helpers/redis-server.js';
 
 const rigs = rigsFor(test);
 
@@ -114,4 +115,47 @@ test('the Lua scripts are found from the bundle', async (t) => {
   const script = `import { readdirSync } from 'node:fs'; import { fileURLToPath } from 'node:url'; console.log(readdirSync(fileURLToPath(new URL('../refcount/lua/', ${JSON.stringify(`file://${join(root, 'dist/chunks', chunk!)}`)}))).filter((f) => f.endsWith('.lua')).length)`;
   t.true(text.includes("new URL(\"../refcount/lua/\", import.meta.url)"));
   t.true(Number(node(['--input-type=module', '-e', script]).stdout) > 3);
+});
+
+test('the Redis chunk loads node:tls, debug and node:assert only when asked for, and its client has every command method', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => stopAllRedis());
+  const chunk = (await readdir(join(root, 'dist/chunks'))).find((c) => c.startsWith('redis-refcount-store-') && c.endsWith('.js'));
+  const text = await readFile(join(root, 'dist/chunks', chunk!), 'utf8');
+  for (const standIn of ['lazy-tls.cjs', 'debug-when-asked.cjs']) t.true(text.includes(`scripts/bundle-stand-ins/${standIn}`), `${standIn} stands in`);
+  // redis-errors' and sonic-boom's assert: one stand-in, in a chunk both share.
+  const chunks = (await readdir(join(root, 'dist/chunks'))).filter((c) => c.endsWith('.js'));
+  const all = (await Promise.all(chunks.map((c) => readFile(join(root, 'dist/chunks', c), 'utf8')))).join('\n');
+  t.true(all.includes('scripts/bundle-stand-ins/assert-when-failing.cjs'), 'assert-when-failing.cjs stands in');
+  const probe = (url: string, env: Record<string, string> = {}): { ready: boolean; loaded: string[]; methods: string[]; stderr: string } => {
+    const script = `
+      const { createRedisRefcountStore, scriptCommandName } = await import(${JSON.stringify(join(root, 'dist/chunks', chunk!))});
+      const logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {}, isLevelEnabled: () => false, child() { return logger; } };
+      const store = createRedisRefcountStore({ url: ${JSON.stringify(url)}, prefix: 'bundle', logger, commandTimeoutMs: 1000 });
+      const ready = await store.waitReady(3000);
+      const methods = ['get', 'set', 'scan', 'sscan', 'zadd', 'evalsha', 'getBuffer', scriptCommandName('inspectVolume')].filter((m) => typeof store.redis[m] === 'function').map((m) => m.startsWith('dvdi_') ? 'a script' : m);
+      await store.close();
+      const loaded = process.moduleLoadList.filter((m) => /^NativeModule (tls|tty|assert)$/.test(m)).map((m) => m.slice(13));
+      console.log(JSON.stringify({ ready, loaded, methods }));`;
+    const r = spawnSync(process.execPath, [...imageFlags, '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', env: { ...process.env, NODE_PATH: '', DEBUG: '', ...env } });
+    t.is(r.status, 0, r.stderr);
+    return { ...(JSON.parse(r.stdout) as { ready: boolean; loaded: string[]; methods: string[] }), stderr: r.stderr };
+  };
+  const imageFlags = await imageNodeFlags();
+  const methods = ['get', 'set', 'scan', 'sscan', 'zadd', 'evalsha', 'getBuffer', 'a script'];
+
+  const plain = probe(server.url);
+  t.true(plain.ready);
+  t.deepEqual(plain.loaded, [], 'no tls, tty or assert for a plain connection without DEBUG');
+  t.deepEqual(plain.methods, methods, 'the command methods (the prototype made a dictionary first) and a script command');
+  t.is(plain.stderr, '');
+
+  const debug = probe(server.url, { DEBUG: 'ioredis:redis' });
+  t.true(debug.ready);
+  t.regex(debug.stderr, /ioredis:redis status\[127\.0\.0\.1:\d+\]: \S+ -> ready/, 'DEBUG=ioredis:* still prints ioredis\'s lines');
+
+  // rediss:// against a server without TLS: the handshake fails, but it was the real node:tls.
+  const tls = probe(server.url.replace('redis://', 'rediss://'));
+  t.false(tls.ready);
+  t.true(tls.loaded.includes('tls'), `node:tls is loaded for rediss:// (${tls.loaded.join(',')})`);
 });
