@@ -463,6 +463,22 @@ export class RedisRefcountStore implements RefcountStore {
     });
   }
 
+  /** Of `volumes`, those whose record shows a presence of `node`, each touched back into the
+   * node's index (a no-op where it is there): see RefcountStore.reindexNode. */
+  reindexNode(node: string, volumes: readonly VolumeKey[]): Promise<VolumeView[]> {
+    return this.op('reindexNode', async () => {
+      const unique = [...new Map(volumes.map((v) => [model.volumeId(v), { driver: v.driver, name: v.name }])).values()];
+      const views: VolumeView[] = [];
+      await eachLimited(unique, SCAN_CONCURRENCY, async (volume) => {
+        const found = await this.read(volume);
+        if (!found || !model.hasPresence(found.record, node)) return;
+        await this.touchNodeIndex(node, model.volumeId(volume));
+        views.push(model.view(found.record, found.now));
+      });
+      return views.sort(byKey);
+    });
+  }
+
   /**
    * Recreate the cluster-wide index and every node's index from the records themselves (a SCAN
    * of every master for `<prefix>:{*}:vol`): after an index was lost without its records (a
