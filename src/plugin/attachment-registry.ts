@@ -16,6 +16,13 @@ export interface Attachment {
   since: string;
 }
 
+/** What an attach did: when the record became (or already was) this node's; `preempted`: the
+ * node whose record it replaced. */
+export interface AttachOutcome {
+  at: number;
+  preempted?: string;
+}
+
 function isExists(error: unknown): boolean {
   return typeof error === 'object' && error !== null && 'code' in error && error.code === 'EEXIST';
 }
@@ -38,20 +45,24 @@ export class AttachmentRegistry {
     }
   }
 
-  /** Record this node as the volume's attachment; refuses when another node holds it. */
-  async attach(name: string, preempt: boolean): Promise<void> {
+  /**
+   * Record this node as the volume's attachment; refuses when another node holds it. Answers
+   * when the record was ours (epoch ms, read after the write: never before the attach) and,
+   * for a preemption, whose record it replaced — the journal's account of the attach interval.
+   */
+  async attach(name: string, preempt: boolean): Promise<AttachOutcome> {
     const path = this.layout.attachmentPath(name);
     const mine: Attachment = { node: this.node, since: new Date(this.clock.now()).toISOString() };
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         await writeJsonAtomic(path, mine, { exclusive: true });
-        return;
+        return { at: this.clock.now() };
       } catch (error) {
         if (!isExists(error)) throw error;
       }
       const current = await this.read(name);
       if (current === undefined) continue; // detached meanwhile: try to take it again
-      if (current.node === this.node) return;
+      if (current.node === this.node) return { at: this.clock.now() };
       if (!preempt) {
         throw new PluginError(
           'DVDI_PLUGIN_ATTACHED_ELSEWHERE',
@@ -60,15 +71,23 @@ export class AttachmentRegistry {
         );
       }
       await writeJsonAtomic(path, mine);
+      const at = this.clock.now();
       this.logger.warn({ volume: name, from: current.node }, 'preempted volume attachment');
-      return;
+      return { at, preempted: current.node };
     }
     throw new PluginError('DVDI_PLUGIN_BACKEND_FAILED', `volume ${name}: could not record the attachment (it kept changing)`, { context: { volume: name } });
   }
 
-  /** Drop the record if it is still this node's (a preempting peer's record is left alone). */
-  async detach(name: string): Promise<void> {
+  /**
+   * Drop the record if it is still this node's (a preempting peer's record is left alone).
+   * Answers when it was dropped (epoch ms, read before the removal: never after the detach), or
+   * undefined when there was no record of this node.
+   */
+  async detach(name: string): Promise<number | undefined> {
     const current = await this.read(name);
-    if (current?.node === this.node) await rm(this.layout.attachmentPath(name), { force: true });
+    if (current?.node !== this.node) return undefined;
+    const at = this.clock.now();
+    await rm(this.layout.attachmentPath(name), { force: true });
+    return at;
   }
 }

@@ -19,6 +19,13 @@ export interface JournalEntry {
   mountpoint?: string;
   /** Whether this call mounted/unmounted the filesystem (first Mount / last Unmount). */
   changed?: boolean;
+  /** Pool mode, a Mount that attached: when the attachment record became this node's (RFC 3339;
+   * `time` is when the whole Mount finished, which under load can be long after). */
+  attachedAt?: string;
+  /** Pool mode: the node whose attachment this Mount's preemption replaced. */
+  preempted?: string;
+  /** Pool mode, an Unmount that dropped this node's attachment record: just before it did. */
+  detachedAt?: string;
 }
 
 export class MountJournal {

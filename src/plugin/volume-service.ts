@@ -13,11 +13,11 @@ import { describeError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { mountsAt, readMountInfo } from '../common/mountinfo.js';
 import { VOLUME_NAME_PATTERN, type VolumeInfo } from '../driver/protocol-types.js';
-import type { AttachmentRegistry } from './attachment-registry.js';
+import type { AttachmentRegistry, AttachOutcome } from './attachment-registry.js';
 import { writeJsonAtomic } from '../common/atomic-file.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { MountCounts, NO_ID } from './mount-counts.js';
-import type { MountJournal } from './mount-journal.js';
+import type { JournalEntry, MountJournal } from './mount-journal.js';
 import { PluginError } from './plugin-errors.js';
 import { isNotFound, validateVolumeName, type PluginLayout } from './plugin-layout.js';
 import type { VolumeBackend, VolumeMeta } from './volume-backend.js';
@@ -37,6 +37,8 @@ export interface VolumeServiceDeps {
 
 export const PLUGIN_HABITS = ['reference', 'rclone'] as const;
 export type PluginHabits = (typeof PLUGIN_HABITS)[number];
+
+const iso = (ms: number): string => new Date(ms).toISOString();
 
 function noSuchVolume(name: string): PluginError {
   return new PluginError('DVDI_PLUGIN_NO_SUCH_VOLUME', `no such volume: ${name}`, { context: { volume: name } });
@@ -132,6 +134,7 @@ export class VolumeService {
       if (meta === undefined) throw noSuchVolume(name);
       const mountpoint = this.deps.layout.mountPath(name);
       const mounted = await this.isMounted(mountpoint);
+      let attached: AttachOutcome | undefined;
       // Count before mounting: a crash after the mount then still finds a holder; a crash
       // before it finds a count without a mount, which start() drops.
       this.counts.add(name, id);
@@ -139,7 +142,7 @@ export class VolumeService {
         await this.persist();
         if (!mounted) {
           await this.deps.layout.ensureDir(mountpoint);
-          await this.deps.attachments?.attach(name, preemptOverride ?? meta.options.preempt);
+          attached = await this.deps.attachments?.attach(name, preemptOverride ?? meta.options.preempt);
           try {
             const outcome = await this.deps.backend.mount(meta, mountpoint);
             if (outcome.formatted) {
@@ -157,35 +160,54 @@ export class VolumeService {
         await this.persist().catch(() => undefined);
         throw error;
       }
-      return { result: mountpoint, mountpoint, changed: !mounted };
+      const journal = attached === undefined ? {} : { attachedAt: iso(attached.at), ...(attached.preempted === undefined ? {} : { preempted: attached.preempted }) };
+      return { result: mountpoint, mountpoint, changed: !mounted, journal };
     });
   }
 
   unmount(rawName: unknown, id: string | undefined): Promise<void> {
     return this.journaled('Unmount', rawName, id, async (name) => {
-      if (this.deps.habits === 'rclone') await this.refuseUnknownId(name, id);
+      const mountpoint = this.deps.layout.mountPath(name);
+      if (this.deps.habits === 'rclone') await this.refuseUnknownId(name, id, mountpoint);
       const { released, total } = this.counts.release(name, id);
       if (released) await this.persist();
       else this.deps.logger.info({ volume: name, id: id ?? null }, 'unmount of an ID that holds nothing: ignored');
-      const mountpoint = this.deps.layout.mountPath(name);
       let changed = false;
+      let detachedAt: number | undefined;
       // total 0 also retries an unmount that failed earlier (EBUSY), whoever asks.
       if (total === 0 && (await this.isMounted(mountpoint))) {
         await this.deps.backend.unmount(name, mountpoint);
-        await this.deps.attachments?.detach(name);
+        detachedAt = await this.deps.attachments?.detach(name);
         changed = true;
         this.deps.logger.info({ volume: name, mountpoint }, 'volume unmounted');
+      } else if (total === 0) {
+        detachedAt = await this.dropStaleAttachment(name);
       }
-      return { result: undefined, changed, ...(total > 0 ? { mountpoint } : {}) };
+      return { result: undefined, changed, ...(total > 0 ? { mountpoint } : {}), journal: detachedAt === undefined ? {} : { detachedAt: iso(detachedAt) } };
     });
   }
 
+  /**
+   * Pool mode: nothing is mounted here and nobody holds the volume, yet the attachment record may
+   * still name this node — a plugin killed between attach and mount, or between unmount and
+   * detach, left it. Nobody would ever drop it (no later Unmount finds anything to unmount), and
+   * every other node's attach is refused for good. Drop it; the journal says when.
+   */
+  private async dropStaleAttachment(name: string): Promise<number | undefined> {
+    const at = await this.deps.attachments?.detach(name);
+    if (at !== undefined) this.deps.logger.warn({ volume: name }, 'dropped the attachment of a volume that is neither mounted nor held here (left by an interrupted Mount or Unmount)');
+    return at;
+  }
+
   /** rclone habits: an Unmount whose ID holds nothing is refused, with rclone's messages. */
-  private async refuseUnknownId(name: string, id: string | undefined): Promise<void> {
+  private async refuseUnknownId(name: string, id: string | undefined, mountpoint: string): Promise<void> {
     if ((this.counts.holders(name)[id ?? NO_ID] ?? 0) > 0) return;
     if ((await this.readMeta(name)) === undefined) throw new PluginError('DVDI_PLUGIN_NO_SUCH_VOLUME', 'volume not found', { context: { volume: name } });
-    const message = this.counts.total(name) === 0 ? 'volume is not mounted' : 'volume is not mounted by this id';
-    throw new PluginError('DVDI_PLUGIN_NOT_MOUNTED', message, { context: { volume: name } });
+    const unheld = this.counts.total(name) === 0;
+    // Refused or not, a stale attachment of an unheld, unmounted volume goes (see dropStaleAttachment).
+    const detachedAt = unheld && !(await this.isMounted(mountpoint)) ? await this.dropStaleAttachment(name) : undefined;
+    const message = unheld ? 'volume is not mounted' : 'volume is not mounted by this id';
+    throw new PluginError('DVDI_PLUGIN_NOT_MOUNTED', message, { context: { volume: name, ...(detachedAt === undefined ? {} : { detachedAt: iso(detachedAt) }) } });
   }
 
   path(rawName: unknown): Promise<string> {
@@ -241,7 +263,7 @@ export class VolumeService {
     op: 'Mount' | 'Unmount',
     rawName: unknown,
     id: string | undefined,
-    body: (name: string) => Promise<{ result: T; changed: boolean; mountpoint?: string }>,
+    body: (name: string) => Promise<{ result: T; changed: boolean; mountpoint?: string; journal?: Pick<JournalEntry, 'attachedAt' | 'preempted' | 'detachedAt'> }>,
   ): Promise<T> {
     const journal = this.deps.journal;
     const volume = typeof rawName === 'string' ? rawName : String(rawName);
@@ -250,12 +272,14 @@ export class VolumeService {
       const outcome = await this.queue.run(name, async () => {
         const done = await body(name);
         // Written inside the queue so that the journal's order is the volume's real order.
-        await journal?.append({ op, volume: name, id: id ?? null, result: 'ok', changed: done.changed, ...(done.mountpoint ? { mountpoint: done.mountpoint } : {}) });
+        await journal?.append({ op, volume: name, id: id ?? null, result: 'ok', changed: done.changed, ...(done.mountpoint ? { mountpoint: done.mountpoint } : {}), ...done.journal });
         return done;
       });
       return outcome.result;
     } catch (error) {
-      await journal?.append({ op, volume, id: id ?? null, result: 'error', error: describeError(error) });
+      // A refusal can still have dropped a stale attachment (rclone habits): the journal says so.
+      const detachedAt = error instanceof PluginError ? error.context.detachedAt : undefined;
+      await journal?.append({ op, volume, id: id ?? null, result: 'error', error: describeError(error), ...(typeof detachedAt === 'string' ? { detachedAt } : {}) });
       throw error;
     }
   }

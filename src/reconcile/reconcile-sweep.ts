@@ -131,8 +131,20 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
   // Everything below needs a store that answered: with no answer nothing is known, so nothing goes.
   if (!storeAnswered) return;
   let views: VolumeView[];
+  const ledger = await deps.ledger.list();
   try {
     views = await readNodeVolumes(store, node);
+    // The node's own ledger is a second index: a volume it mounted that its store index does not
+    // list (on Redis Cluster the index's slot lost the write in a failover, the record's kept
+    // it) would never be reaped, its node state never unmounted in the store, and a later task
+    // here would be told to join a mount that is gone. Its record decides; the index is repaired,
+    // so the next reap sees it.
+    const unindexed = ledger.filter((e) => !views.some((v) => v.driver === e.driver && v.name === e.name));
+    if (unindexed.length > 0) {
+      const recovered = (await store.reindexNode(node, unindexed)).filter((v) => v.nodes.some((n) => n.node === node && n.state !== 'absent'));
+      for (const view of recovered) logger.warn({ volume: clean(view.name), driver: clean(view.driver) }, "volume missing from this node's store index, though its record has this node: re-indexed");
+      views = [...views, ...recovered];
+    }
   } catch (error) {
     report.errors.push({ what: 'list', error: describeError(error) });
     return;
@@ -188,7 +200,7 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
   // only after a lease TTL unexplained (a holder re-registers within that). The entry goes when
   // the facts (unmount-outcome.ts: Get's Status.Mounts, else the mount table — never Path) show
   // nothing mounted with that ID; until then every sweep sends the Unmount again.
-  for (const entry of await deps.ledger.list()) {
+  for (const entry of ledger) {
     const key = `ledger:${entry.driver}/${entry.name}/${entry.mountId}`;
     if (views.some((v) => v.driver === entry.driver && v.name === entry.name)) continue; // the store explains it: in use on this node
     // The grace runs alongside a stray bind's, but the Unmount waits until the bind is gone.

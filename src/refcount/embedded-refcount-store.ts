@@ -132,6 +132,12 @@ export class EmbeddedRefcountStore implements RefcountStore {
       .map((record) => model.view(record, now));
   }
 
+  /** The node's volumes among `volumes`: the file has no separate index to repair. */
+  async reindexNode(node: string, volumes: readonly VolumeKey[]): Promise<VolumeView[]> {
+    const wanted = new Set(volumes.map((v) => model.volumeId(v)));
+    return (await this.listNode(node)).filter((v) => wanted.has(model.volumeId(v)));
+  }
+
   /** False while the store cannot be used yet; a corrupt state file throws: waiting never fixes it. */
   async ping(): Promise<boolean> {
     if (this.closed) return false;

@@ -256,6 +256,8 @@ export class RedisRefcountStore implements RefcountStore {
   private readonly logger: Logger;
   private readonly commandTimeoutMs: number;
   private closed = false;
+  /** Redis Cluster: the per-node connections made and not yet ended (see the constructor). */
+  private readonly nodeConnections = new Set<Redis>();
 
   constructor(redis: Redis | Cluster, options: { prefix: string; logger: Logger; commandTimeoutMs?: number }) {
     this.redis = redis;
@@ -267,6 +269,18 @@ export class RedisRefcountStore implements RefcountStore {
       // defineCommand: EVALSHA, falling back to EVAL on NOSCRIPT (after SCRIPT FLUSH, a restart
       // or a failover to a server that never saw the script).
       redis.defineCommand(scriptCommandName(script.name), { numberOfKeys: script.numberOfKeys, lua: script.lua });
+    }
+    if (redis instanceof Cluster) {
+      // Every per-node connection the Cluster client makes, until it ends: ioredis's pool drops a
+      // node by key when *a* connection of that key ends, so an old connection that ends after
+      // its replacement was made (a master killed, back at once as a replica) takes the new one
+      // out of the pool without closing it. Nothing uses it any more, but it stays connected and
+      // keeps the process alive after close(): `dvdi reconcile` printed its report and never
+      // exited (chaos, cluster seed 6006 under load).
+      redis.on('+node', (node: Redis) => {
+        this.nodeConnections.add(node);
+        node.once('end', () => this.nodeConnections.delete(node));
+      });
     }
     let down = false;
     redis.on('error', (error: Error) => this.logger.debug({ err: error }, 'redis connection error'));
@@ -457,6 +471,22 @@ export class RedisRefcountStore implements RefcountStore {
     });
   }
 
+  /** Of `volumes`, those whose record shows a presence of `node`, each touched back into the
+   * node's index (a no-op where it is there): see RefcountStore.reindexNode. */
+  reindexNode(node: string, volumes: readonly VolumeKey[]): Promise<VolumeView[]> {
+    return this.op('reindexNode', async () => {
+      const unique = [...new Map(volumes.map((v) => [model.volumeId(v), { driver: v.driver, name: v.name }])).values()];
+      const views: VolumeView[] = [];
+      await eachLimited(unique, SCAN_CONCURRENCY, async (volume) => {
+        const found = await this.read(volume);
+        if (!found || !model.hasPresence(found.record, node)) return;
+        await this.touchNodeIndex(node, model.volumeId(volume));
+        views.push(model.view(found.record, found.now));
+      });
+      return views.sort(byKey);
+    });
+  }
+
   /**
    * Recreate the cluster-wide index and every node's index from the records themselves (a SCAN
    * of every master for `<prefix>:{*}:vol`): after an index was lost without its records (a
@@ -552,6 +582,9 @@ export class RedisRefcountStore implements RefcountStore {
       this.logger.debug({ err: error }, 'redis quit failed; disconnecting');
     } finally {
       this.redis.disconnect(false);
+      // What the Cluster client lost track of (see the constructor); its own were disconnected above.
+      for (const node of this.nodeConnections) node.disconnect(false);
+      this.nodeConnections.clear();
     }
   }
 

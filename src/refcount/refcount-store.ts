@@ -168,6 +168,12 @@ export interface RefcountStore {
    * state other than absent): what the node's own timers (its sweep, renewals) need, at a cost
    * of O(that node's volumes) whatever the size of the cluster. */
   listNode(node: string): Promise<VolumeView[]>;
+  /** Of `volumes` (what the node itself remembers mounting: its mount ledger), those whose record
+   * shows a presence of `node`, each put back into the node's index where it was missing: on
+   * Redis Cluster the index's slot can lose a write (a failover) that the record's slot kept,
+   * and listNode and reap would never see that volume again once its holders stop renewing.
+   * Costs O(volumes). The embedded store has no separate index: a filter like listNode. */
+  reindexNode(node: string, volumes: readonly VolumeKey[]): Promise<VolumeView[]>;
   /** True when the backend answers now (Redis PING; the embedded store: its file is usable). */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -536,7 +536,8 @@ export class ChaosCluster {
     for (const volume of volumes) {
       out.push(`== ${volume}: journal`);
       for (const l of this.journals().all.filter((j) => j.volume === volume).sort((a, b) => Date.parse(a.time) - Date.parse(b.time))) {
-        out.push(`  ${rel(Date.parse(l.time))} ${l.node} ${l.plugin} ${l.op} id=${l.id?.slice(0, 8)} ${l.result} changed=${String(l.changed)}${l.result === 'error' ? ` ${String((l as { error?: string }).error)}` : ''}`);
+        const stamps = `${l.attachedAt ? ` attached ${rel(Date.parse(l.attachedAt))}` : ''}${l.preempted ? ` (preempting ${l.preempted})` : ''}${l.detachedAt ? ` detached ${rel(Date.parse(l.detachedAt))}` : ''}`;
+        out.push(`  ${rel(Date.parse(l.time))} ${l.node} ${l.plugin} ${l.op} id=${l.id?.slice(0, 8)} ${l.result} changed=${String(l.changed)}${stamps}${l.result === 'error' ? ` ${String((l as { error?: string }).error)}` : ''}`);
       }
       out.push(`== ${volume}: sidecars`);
       for (const s of this.sidecars.filter((x) => x !== undefined && x.volume === volume)) {

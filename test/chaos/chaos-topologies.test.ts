@@ -1,7 +1,7 @@
 // Chaos seeds that the standalone suite (chaos.test.ts) does not play: one with preemption (40 %
 // of the exclusive-volume starts set DVDI_VOLUME_PREEMPT=true; the pool plugin moves the
 // attachment, and the single-attach invariant counts a preempting attach as the end of the
-// others'), and the other Redis set-ups (see chaos-redis.ts): one seed on a 3+3 Redis Cluster
+// attachment it replaced), and the other Redis set-ups (see chaos-redis.ts): one seed on a 3+3 Redis Cluster
 // whose `redis-restart` operations kill -9 a master (its replica takes over; the killed one
 // rejoins as a replica), one seed on Sentinel whose `redis-restart` operations kill -9 the
 // current primary (failover, the old one back empty as a replica). The plans are the standalone
@@ -41,18 +41,11 @@ test.after.always(async () => {
   await stopAllRedis();
 });
 
-// Open findings (README "Known limitations"): in three fresh-clone runs of the whole suite in a
-// row, these seeds met violations that they do not meet when run alone (cluster 6006: an orphan
-// pool attachment after its plugin was killed; standalone 4545: overlapping exclusive attaches
-// under preemption; Sentinel 4444 above). Until they are understood, `npm test` lists them as
-// skipped; CHAOS_TOPOLOGIES=1 (or CHAOS_TOPOLOGY / CHAOS_SEED) runs them.
-const skipped = process.env.CHAOS_TOPOLOGIES !== '1' && process.env.CHAOS_TOPOLOGY === undefined && process.env.CHAOS_SEED === undefined;
-
 for (const run of runs) {
   const { topology, seed } = run;
   const preemptShare = 'preemptShare' in run ? run.preemptShare : undefined;
   const what = preemptShare === undefined ? `on ${topology}` : `with preemption (${preemptShare * 100} % of exclusive starts)`;
-  (skipped ? test.skip : test.serial)(`chaos ${what}, seed ${seed} × ${ops} operations: no invariant violated${skipped ? ' (open finding: CHAOS_TOPOLOGIES=1 runs it)' : ''}`, async (t) => {
+  test.serial(`chaos ${what}, seed ${seed} × ${ops} operations: no invariant violated`, async (t) => {
     t.timeout(420_000);
     const result = await runChaos({ seed, ops, topology, ...(preemptShare === undefined ? {} : { preemptShare }), ...(process.env.CHAOS_VERBOSE ? { log: (line: string) => t.log(line) } : {}) });
     const reproduce = `CHAOS_TOPOLOGY=${topology} CHAOS_SEED=${seed} CHAOS_OPS=${ops}${preemptShare === undefined ? '' : ` CHAOS_PREEMPT=${preemptShare}`} npx ava test/chaos/chaos-topologies.test.ts`;

@@ -57,6 +57,37 @@ test('single attach: an Unmount with no journaled Mount starts at the fallback (
   t.is(checkExclusiveAttachIntervals(journal, ['ex1'], () => T0 + 50).length, 1);
 });
 
+test('single attach: the plugin\'s attach and detach stamps order the intervals, not the time a call finished (standalone preemption seed 4545)', (t) => {
+  const stamped = (ms: number, node: string, op: 'Mount' | 'Unmount', stamps: Partial<Pick<RecordedJournalLine, 'attachedAt' | 'detachedAt' | 'preempted'>>, changed = true): RecordedJournalLine => ({ ...line(ms, node, op, 'ex1', changed), ...stamps });
+  // Seed 4545 under load: node-2's Mount attached first (its mkfs and mount were slow), node-3's
+  // preempting Mount replaced node-2's record and finished first; node-2's Mount finished 31 ms
+  // after it, its sidecar (revoked) undid it. By finishing times node-2 attached after node-3.
+  const seed4545 = [
+    stamped(1000, 'node-3', 'Mount', { attachedAt: at(600), preempted: 'node-2' }),
+    stamped(1031, 'node-2', 'Mount', { attachedAt: at(200) }),
+    stamped(1526, 'node-2', 'Unmount', {}),
+    stamped(1606, 'node-2', 'Unmount', {}, false),
+    stamped(14000, 'node-3', 'Unmount', { detachedAt: at(13900) }),
+  ];
+  const preemptingSidecar = (node: string) => node === 'node-3';
+  t.is(checkExclusiveAttachIntervals(seed4545.map(({ attachedAt: _a, preempted: _p, detachedAt: _d, ...rest }) => rest), ['ex1'], undefined, preemptingSidecar).length, 1, 'by finishing times it looks like an overlap');
+  t.deepEqual(checkExclusiveAttachIntervals(seed4545, ['ex1'], undefined, preemptingSidecar), []);
+  t.deepEqual(attachIntervals(seed4545, 'ex1').map((i) => [i.node, i.from - T0, i.to - T0]), [['node-2', 200, 600], ['node-3', 600, 13900]]);
+  // A detach stamped before a slow Unmount finished ends the interval there: a hand-over.
+  const handoff = [stamped(0, 'node-1', 'Mount', { attachedAt: at(0) }), stamped(300, 'node-1', 'Unmount', { detachedAt: at(100) }), stamped(200, 'node-2', 'Mount', { attachedAt: at(150) })];
+  t.deepEqual(checkExclusiveAttachIntervals(handoff, ['ex1']), []);
+  // A second attach that preempted nobody while the first is attached is an overlap, whatever
+  // sidecar was running; a preemption ends only the interval of the node it names.
+  t.is(checkExclusiveAttachIntervals([stamped(0, 'node-1', 'Mount', { attachedAt: at(0) }), stamped(200, 'node-2', 'Mount', { attachedAt: at(150) })], ['ex1'], undefined, () => true).length, 1);
+  const wrongVictim = [stamped(0, 'node-1', 'Mount', { attachedAt: at(0) }), stamped(50, 'node-3', 'Mount', { attachedAt: at(40) }), stamped(200, 'node-2', 'Mount', { attachedAt: at(150), preempted: 'node-3' })];
+  t.regex(checkExclusiveAttachIntervals(wrongVictim, ['ex1']).map((v) => v.message).join('\n'), /node-1 .* and on node-2/);
+  // An Unmount that only dropped a stale attachment (nothing was mounted: changed=false) ends the
+  // interval too, even a refused one (rclone habits).
+  const stale = [stamped(0, 'node-1', 'Mount', { attachedAt: at(0) }), { ...stamped(500, 'node-1', 'Unmount', { detachedAt: at(490) }, false), result: 'error' as const }, stamped(600, 'node-2', 'Mount', { attachedAt: at(550) })];
+  t.deepEqual(checkExclusiveAttachIntervals(stale, ['ex1']), []);
+  t.is(checkExclusiveAttachIntervals(stale.filter((l) => l.op !== 'Unmount'), ['ex1']).length, 1);
+});
+
 test('no premature unmount: an Unmount under a ready holder\'s provably live lease fails; an expired, released or not-ready one passes', (t) => {
   const snap = (start: number, holders: Parameters<typeof view>[1]): StoreSnapshot => ({ start: T0 + start, end: T0 + start + 5, volumes: [view('ex1', holders)] });
   const unmount = [line(1000, 'node-1', 'Unmount')];

@@ -52,9 +52,20 @@ export const INVARIANTS = { SINGLE_ATTACH, NO_PREMATURE_UNMOUNT, HOLDERS_MATCH_T
 
 /**
  * Attach intervals of one volume per node from the journal lines of its (pool) plugins: from a
- * Mount that changed something to the Unmount that changed something. An Unmount with no
- * journaled Mount before it (the plugin was killed after mounting, before journaling) starts at
+ * Mount that attached to the Unmount that detached. The pool plugin stamps both ends itself
+ * (`attachedAt` just after the attachment record became its node's, `detachedAt` just before it
+ * dropped it), so an interval never starts before its attach nor ends after its detach; a line's
+ * `time` is only when the whole call finished, which under load can be long after the attach (a
+ * Mount's losetup, mkfs and mount come after it) or the detach. Journals without the stamps (and
+ * an Unmount whose record was no longer this node's) fall back to `time`. An Unmount with no
+ * journaled Mount before it (the plugin was killed after attaching, before journaling) starts at
  * `fallbackStart(node, time)`: the last crash of that node's plugin before it.
+ *
+ * A preempting attach takes the volume from the node it names (`preempted`: the record it
+ * replaced) at that moment, as EBS force-detaches: that node's interval ends there, and its own
+ * later Unmount only tidies the local mount of an attachment it no longer has. Without the
+ * stamps, `preempting(node, volume, time)` says which Mounts preempted (and they end every other
+ * node's interval).
  */
 export function attachIntervals(
   journal: readonly RecordedJournalLine[],
@@ -64,30 +75,33 @@ export function attachIntervals(
 ): AttachInterval[] {
   const out: AttachInterval[] = [];
   const open = new Map<string, number>();
-  // A preempting attach takes the volume from every other node at that moment (the pool moves
-  // the attachment, as EBS force-detaches): their intervals end there, and their own later
-  // Unmount only tidies the local mount of an attachment they no longer have.
   const takenOver = new Set<string>();
-  const lines = journal.filter((l) => l.volume === volume && l.result === 'ok' && l.changed === true).sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
-  for (const line of lines) {
+  const events = journal
+    .filter((l) => l.volume === volume && ((l.result === 'ok' && l.changed === true) || (l.op === 'Unmount' && l.detachedAt !== undefined)))
+    .map((line) => {
+      const stamp = line.op === 'Mount' ? line.attachedAt : line.detachedAt;
+      return { line, at: Date.parse(stamp ?? line.time), stamped: stamp !== undefined };
+    })
+    .sort((a, b) => a.at - b.at);
+  for (const { line, at, stamped } of events) {
     const node = line.node ?? '?';
-    const time = Date.parse(line.time);
     if (line.op === 'Mount') {
-      if (preempting(node, volume, time)) {
-        for (const [other, from] of [...open]) {
-          if (other === node) continue;
-          out.push({ node: other, from, to: time });
-          open.delete(other);
-          takenOver.add(other);
-        }
+      const from = line.preempted !== undefined ? [line.preempted] : !stamped && preempting(node, volume, Date.parse(line.time)) ? [...open.keys()] : [];
+      for (const other of from) {
+        const since = open.get(other);
+        if (other === node || since === undefined) continue;
+        out.push({ node: other, from: since, to: at });
+        open.delete(other);
+        takenOver.add(other);
       }
-      if (!open.has(node)) open.set(node, time);
+      if (!open.has(node)) open.set(node, at);
       takenOver.delete(node);
-    } else if (takenOver.has(node) && !open.has(node)) {
+    } else if (!stamped && takenOver.has(node) && !open.has(node)) {
       takenOver.delete(node);
     } else {
-      out.push({ node, from: open.get(node) ?? fallbackStart(node, time), to: time });
+      out.push({ node, from: open.get(node) ?? fallbackStart(node, at), to: at });
       open.delete(node);
+      takenOver.delete(node);
     }
   }
   for (const [node, from] of open) out.push({ node, from, to: Number.POSITIVE_INFINITY });

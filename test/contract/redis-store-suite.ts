@@ -53,6 +53,22 @@ export function runRedisStoreSuite(test: TestFn, topology: Topology): void {
     t.deepEqual((await store.listNode('A')).map((v) => v.name), ['v1', 'v2']);
   });
 
+  test('node index: lost under a holder that no longer renews, reindexNode() puts back what the record has of the node (its ledger names it)', async (t) => {
+    const prefix = await redis.newPrefix();
+    const store = await redis.openStore(prefix);
+    t.teardown(() => store.close());
+    t.like(await store.acquire(acquireOn('A', 'a1', 'v1', 500)), { kind: 'mount' });
+    t.like(await store.markMounted({ driver: 'drv', name: 'v1', node: 'A', token: 'a1' }, '/m/v1'), { kind: 'ok' });
+    t.like(await store.acquire(acquireOn('B', 'b1', 'v2')), { kind: 'mount' });
+    await redis.admin().del(store.nodeIndexKey('A'));
+    await new Promise((r) => setTimeout(r, 700)); // a1's lease is over: nobody renews v1 any more
+    t.deepEqual(await store.reap('A'), [], 'the lost index hides the orphan from reap');
+    const views = await store.reindexNode('A', [{ driver: 'drv', name: 'v1' }, { driver: 'drv', name: 'v2' }, { driver: 'drv', name: 'never' }]);
+    t.deepEqual(views.map((v) => v.name), ['v1'], "only the volume whose record has node A (v2 is B's, 'never' has no record)");
+    t.deepEqual((await store.listNode('A')).map((v) => v.name), ['v1']);
+    t.deepEqual((await store.reap('A')).map((v) => v.name), ['v1'], 'reap sees the orphan again');
+  });
+
   test('node index: rebuildIndexes() recreates every node index and the cluster-wide index from the records', async (t) => {
     const prefix = await redis.newPrefix();
     const store = await redis.openStore(prefix);

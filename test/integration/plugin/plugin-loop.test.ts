@@ -160,5 +160,12 @@ test('pool: a second node cannot attach an attached volume unless it preempts', 
     'node-b Mount ok',
     'node-b Unmount ok',
   ]);
+  // The journal stamps each end of an attachment (the chaos single-attach checker's intervals):
+  // a Mount that attached, whose record it replaced, and an Unmount that detached; node-a's
+  // Unmount after the preemption dropped nothing (the record was node-b's).
+  const stamps = (lines: Array<Record<string, unknown>>) =>
+    lines.filter((l) => l.result === 'ok').map((l) => `${String(l.op)}${typeof l.attachedAt === 'string' ? ' attached' : ''}${typeof l.preempted === 'string' ? ` preempting ${l.preempted}` : ''}${typeof l.detachedAt === 'string' ? ' detached' : ''}`);
+  t.deepEqual(stamps(await a.journalLines()), ['Mount attached', 'Unmount', 'Mount attached', 'Unmount detached']);
+  t.deepEqual(stamps(await b.journalLines()), ['Mount attached preempting node-a', 'Unmount detached']);
   t.deepEqual([...loopDevicesUnder(temp.dir).keys()], []);
 });
