@@ -69,6 +69,8 @@ export class TaskVolumes {
   private attachedAll = false;
   private fenced = false;
   private readonly core: VolumeLifecycle;
+  /** The beat being written, if any: a forget waits for it, so no beat outlives its forget. */
+  private beating: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: TaskVolumesOptions) {
     const { store, drivers, mounter, ledger, clock, logger, undoTimeoutMs, mountTable } = options;
@@ -157,15 +159,53 @@ export class TaskVolumes {
    * volume's error; the caller fences and exits 5.
    */
   async keepLeases(signal: AbortSignal, onLost: (error: LeaseLostError) => void): Promise<void> {
-    await everyInterval(this.options.clock, Math.max(100, Math.floor(this.options.leaseTtlMs / 3)), signal, async () => {
-      const { lost } = await this.renewAll();
-      await this.refreshHolderGauges();
-      const first = lost[0];
-      if (first === undefined) return true;
-      const volume = this.volumes.find((v) => v.request.name === first);
-      onLost(new LeaseLostError(first, volume?.request.driver ?? '?', 'while running'));
-      return false;
-    });
+    const interval = Math.max(100, Math.floor(this.options.leaseTtlMs / 3));
+    // The beats run on their own loop: a renewal that waits for an unreachable store (up to the
+    // command timeout, per volume) must not make this live holder look dead to its node.
+    const stopBeats = new AbortController();
+    const beats = everyInterval(this.options.clock, interval, AbortSignal.any([signal, stopBeats.signal]), () => this.beatAll());
+    try {
+      await everyInterval(this.options.clock, interval, signal, async () => {
+        const { lost } = await this.renewAll();
+        await this.refreshHolderGauges();
+        const first = lost[0];
+        if (first === undefined) return true;
+        const volume = this.volumes.find((v) => v.request.name === first);
+        onLost(new LeaseLostError(first, volume?.request.driver ?? '?', 'while running'));
+        return false;
+      });
+    } finally {
+      stopBeats.abort();
+      await beats;
+    }
+  }
+
+  /**
+   * Beat for every ready claim (ports.ts HolderBeatPort): this process still uses the volume and
+   * keeps (or re-registers) its lease, whether the store answers or not. A failed beat is
+   * logged; the next one tries again.
+   */
+  async beatAll(): Promise<void> {
+    const { holders, clock, logger } = this.options;
+    if (holders === undefined || this.fenced) return;
+    const beating = (async () => {
+      for (const volume of this.volumes) {
+        if (volume.state !== 'ready' || !volume.registered) continue;
+        await holders.beat({ driver: volume.request.driver, name: volume.request.name, token: volume.ref.token, beatAt: clock.now() }).catch((error: unknown) => {
+          logger.warn({ volume: volume.request.name, err: describeError(error) }, 'could not write this holder\'s beat; retrying');
+        });
+      }
+    })();
+    this.beating = beating;
+    await beating;
+  }
+
+  /** This claim no longer keeps the volume: its beat goes (after one being written, if any). */
+  private async forgetBeat(volume: TrackedVolume): Promise<void> {
+    const { holders, logger } = this.options;
+    if (holders === undefined) return;
+    await this.beating;
+    await holders.forget(volume.ref.token).catch((error: unknown) => logger.warn({ volume: volume.request.name, err: describeError(error) }, 'could not forget this holder\'s beat; it goes stale within a lease TTL'));
   }
 
   /**
@@ -178,6 +218,8 @@ export class TaskVolumes {
     this.options.metrics?.ready.set(0);
     for (const volume of [...this.volumes].reverse()) {
       if (!volume.registered) continue;
+      // Fencing gives the volume up: the node's sweep may take it over from here on.
+      await this.forgetBeat(volume);
       const renewed = await this.options.store.renew(volume.ref, this.options.leaseTtlMs).catch(() => undefined);
       if (renewed?.kind === 'ok') {
         // Still ours (only another volume was lost): release it normally.
@@ -271,6 +313,7 @@ export class TaskVolumes {
         await this.join(volume, granted, log);
       }
       volume.state = 'ready';
+      await this.beatAll();
       metrics?.volumeMounted.set({ volume: request.name, driver: request.driver }, 1);
       outcome(true);
       log.info({ hostPath: volume.hostPath, mountpoint: volume.mountpoint, ms: Math.round(clock.monotonic() - started) }, 'volume ready');
@@ -350,6 +393,7 @@ export class TaskVolumes {
     const started = clock.monotonic();
     volume.state = 'releasing';
     const observe = (outcome: 'ok' | 'error') => metrics?.unmountDuration.observe({ driver: request.driver, outcome }, (clock.monotonic() - started) / 1000);
+    await this.forgetBeat(volume);
     let result: Awaited<ReturnType<VolumeLifecycle['release']>>;
     try {
       result = await this.core.release(volume, hostPath, AbortSignal.timeout(this.options.undoTimeoutMs * 2));
