@@ -442,6 +442,13 @@ export class TaskVolumes {
       reclaim: { mountpoint: volume.mountpoint, mountId: volume.mountId, ...(volume.epoch === undefined ? {} : { epoch: volume.epoch }) },
     });
     if (result.kind === 'join' && (volume.epoch === undefined || result.epoch === volume.epoch)) {
+      // The mount table once more, now that the store has us: a takeover that finished between
+      // the check above and this acquire (it marked the node unmounted, so the reclaim recorded
+      // a mount again) left no bind. Fencing then releases the claim just made the ordinary way.
+      if (!(await this.options.mounter.isMounted(volume.hostPath))) {
+        log.error({ why, hostPath: volume.hostPath }, 're-registered, but the bind is gone from the mount table (taken over meanwhile): fencing');
+        return false;
+      }
       volume.lastLeaseAt = this.options.clock.monotonic();
       return true;
     }
