@@ -11,6 +11,7 @@ import { cleanExternalList } from '../common/external-text.js';
 import type { Logger } from '../common/logger.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
 import type { HolderRef, VolumeView } from '../refcount/refcount-store.js';
+import { beatsOf, freshBeats } from './holder-beats.js';
 import { LeaseLostError } from './lifecycle-errors.js';
 import type { MounterPort, VolumeRequest } from './ports.js';
 import { VolumeLifecycle, everyInterval, type Granted, type LifecycleDeps } from './volume-lifecycle.js';
@@ -394,6 +395,7 @@ export class TaskVolumes {
     volume.state = 'releasing';
     const observe = (outcome: 'ok' | 'error') => metrics?.unmountDuration.observe({ driver: request.driver, outcome }, (clock.monotonic() - started) / 1000);
     await this.forgetBeat(volume);
+    await this.waitForReregisteringPeers(volume);
     let result: Awaited<ReturnType<VolumeLifecycle['release']>>;
     try {
       result = await this.core.release(volume, hostPath, AbortSignal.timeout(this.options.undoTimeoutMs * 2));
@@ -459,6 +461,41 @@ export class TaskVolumes {
     // If the acquire registered us anyway, fence() finds the claim live and releases it the
     // ordinary way (the node's last user unmounts), so nothing is left waiting on it.
     return false;
+  }
+
+  /**
+   * Before this claim's release: another holder of this node that still beats for the volume but
+   * that the store does not show as a live holder (its lease lapsed in an outage, or its
+   * registration was lost with a failover's last writes) is about to re-register. Released now,
+   * this claim would look like the node's last and unmount from under it; so wait, at most one
+   * lease TTL, until the store shows it again or it stops beating (fenced, gone).
+   */
+  private async waitForReregisteringPeers(volume: TrackedVolume): Promise<void> {
+    const { holders, clock, logger, store, leaseTtlMs, node } = this.options;
+    if (holders === undefined) return;
+    const key = { driver: volume.request.driver, name: volume.request.name };
+    const deadline = clock.monotonic() + leaseTtlMs;
+    let logged = false;
+    for (;;) {
+      const peers = beatsOf(await freshBeats(holders, clock, leaseTtlMs, logger), key).filter((b) => b.token !== volume.ref.token);
+      if (peers.length === 0) return;
+      // No record (lost with the data), or no answer: then the release names nobody the node's
+      // last either, or fails; either way it unmounts nothing.
+      const view = await store.inspect(key).catch(() => undefined);
+      if (view === undefined) return;
+      const live = new Set(view.holders.filter((h) => h.node === node && h.role === 'holder' && h.expiresInMs > 0).map((h) => h.token));
+      const missing = peers.filter((p) => !live.has(p.token));
+      if (missing.length === 0) return;
+      if (clock.monotonic() >= deadline) {
+        logger.warn({ volume: volume.request.name, peers: missing.length }, 'another holder on this node did not re-register within a lease TTL; releasing anyway');
+        return;
+      }
+      if (!logged) {
+        logger.info({ volume: volume.request.name, peers: missing.length }, 'another holder on this node is re-registering; waiting for it before releasing');
+        logged = true;
+      }
+      await clock.sleep(Math.min(250, Math.max(50, Math.floor(leaseTtlMs / 10))));
+    }
   }
 
   /** After a lost lease: unmount on this node if, and only if, no live holder here keeps it. */

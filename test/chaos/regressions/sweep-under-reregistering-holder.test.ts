@@ -86,3 +86,41 @@ for (const loss of ['lease lapsed in the outage', 'record lost with the data'] a
     t.false(await node.isMounted(bind), 'the last holder unmounts at its stop');
   });
 }
+
+// The same failover seen by two holders of one shared volume on the node: the one whose
+// connection came back first is stopped, and the store, which shows the other one's lease
+// lapsed, names it the node's last holder — its release unmounted from under the other one
+// (seed 4444: the shared plugin unmounted sh1 under a ready holder). It now waits, at most a
+// lease TTL, for the other holder (which still beats) to re-register first.
+test.serial('a releasing holder does not unmount from under another holder of the node that is re-registering', async (t) => {
+  const slowTtl = 3000;
+  const proxy = await startTcpProxy(redis.port);
+  proxies.push(proxy);
+  const node = await startRig({ env: { DVDI_REDIS_URL: redis.url, DVDI_REDIS_PREFIX: `r${randomBytes(3).toString('hex')}`, DVDI_LEASE_TTL_MS: String(slowTtl), DVDI_RECONCILE_CRON: '0 0 1 1 *' } });
+  const volume = `rs${randomBytes(2).toString('hex')}`;
+  const shared = { DVDI_VOLUME_NAME: volume, DVDI_VOLUME_ACCESS: 'shared' };
+  const first = await node.sidecar({ ...shared, DVDI_TASK_ID: 'first' });
+  await first.waitReady();
+  const second = await node.sidecar({ ...shared, DVDI_TASK_ID: 'second', DVDI_REDIS_URL: proxy.url });
+  await second.waitReady();
+  const bind = join(node.root, volume);
+
+  proxy.setMode({ kind: 'reset' }); // the second holder's lease lapses; the first one's renews go on
+  await sleep(slowTtl + 500);
+  const stopping = first.stop();
+  await sleep(300);
+  proxy.setMode({ kind: 'pass' });
+  const stopped = await stopping;
+  t.is(stopped.code, 0, stopped.stderr.split('\n').slice(-12).join('\n'));
+  t.true(await node.isMounted(bind), 'the first holder\'s release unmounted the volume from under the second one');
+  await waitFor('the second holder to re-register', async () => {
+    if (second.child.exitCode !== null) throw new Error(`the second holder exited (${second.child.exitCode}):\n${second.child.output.stderr.split('\n').slice(-12).join('\n')}`);
+    return /re-registering this holder/.test(second.child.output.stderr);
+  }, 15_000);
+  await sleep(slowTtl / 2);
+  t.is(second.child.exitCode, null, 'the second holder is still running');
+  t.is((await fetch(`${second.url}/readyz`)).status, 200, 'and ready');
+  t.true(await node.isMounted(bind), 'over its bind');
+  t.is((await second.stop()).code, 0);
+  t.false(await node.isMounted(bind), 'the last holder unmounts at its stop');
+});
