@@ -79,3 +79,27 @@ export interface MountLedgerPort {
   forget(entry: LedgerEntry): Promise<void>;
   list(): Promise<Array<LedgerEntry & { recordedAt: number }>>;
 }
+
+/** A ready holder of this node, as it last said so itself (its token, the volume, when). */
+export interface HolderBeat {
+  driver: string;
+  name: string;
+  token: string;
+  /** Wall-clock ms (the node's clock) of the holder's last beat. */
+  beatAt: number;
+}
+
+/**
+ * The node's own knowledge of its live holders, kept outside the store: every ready holder
+ * (a sidecar's claim) beats here every third of a lease TTL for as long as its process keeps
+ * the claim, whether the store answers or not, and forgets itself when it releases or fences.
+ * A beat younger than one lease TTL means a process on this node still uses the volume and is
+ * keeping (or re-registering) its lease; the node's sweep never takes such a volume away, and a
+ * releasing holder does not unmount from under it. Optional: without it (dvdcli, unit fakes)
+ * the store's record alone decides, as before.
+ */
+export interface HolderBeatPort {
+  beat(beat: HolderBeat): Promise<void>;
+  forget(token: string): Promise<void>;
+  list(): Promise<HolderBeat[]>;
+}

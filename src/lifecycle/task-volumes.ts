@@ -11,6 +11,7 @@ import { cleanExternalList } from '../common/external-text.js';
 import type { Logger } from '../common/logger.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
 import type { HolderRef, VolumeView } from '../refcount/refcount-store.js';
+import { beatsOf, freshBeats } from './holder-beats.js';
 import { LeaseLostError } from './lifecycle-errors.js';
 import type { MounterPort, VolumeRequest } from './ports.js';
 import { VolumeLifecycle, everyInterval, type Granted, type LifecycleDeps } from './volume-lifecycle.js';
@@ -69,6 +70,8 @@ export class TaskVolumes {
   private attachedAll = false;
   private fenced = false;
   private readonly core: VolumeLifecycle;
+  /** The beat being written, if any: a forget waits for it, so no beat outlives its forget. */
+  private beating: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: TaskVolumesOptions) {
     const { store, drivers, mounter, ledger, clock, logger, undoTimeoutMs, mountTable } = options;
@@ -157,15 +160,53 @@ export class TaskVolumes {
    * volume's error; the caller fences and exits 5.
    */
   async keepLeases(signal: AbortSignal, onLost: (error: LeaseLostError) => void): Promise<void> {
-    await everyInterval(this.options.clock, Math.max(100, Math.floor(this.options.leaseTtlMs / 3)), signal, async () => {
-      const { lost } = await this.renewAll();
-      await this.refreshHolderGauges();
-      const first = lost[0];
-      if (first === undefined) return true;
-      const volume = this.volumes.find((v) => v.request.name === first);
-      onLost(new LeaseLostError(first, volume?.request.driver ?? '?', 'while running'));
-      return false;
-    });
+    const interval = Math.max(100, Math.floor(this.options.leaseTtlMs / 3));
+    // The beats run on their own loop: a renewal that waits for an unreachable store (up to the
+    // command timeout, per volume) must not make this live holder look dead to its node.
+    const stopBeats = new AbortController();
+    const beats = everyInterval(this.options.clock, interval, AbortSignal.any([signal, stopBeats.signal]), () => this.beatAll());
+    try {
+      await everyInterval(this.options.clock, interval, signal, async () => {
+        const { lost } = await this.renewAll();
+        await this.refreshHolderGauges();
+        const first = lost[0];
+        if (first === undefined) return true;
+        const volume = this.volumes.find((v) => v.request.name === first);
+        onLost(new LeaseLostError(first, volume?.request.driver ?? '?', 'while running'));
+        return false;
+      });
+    } finally {
+      stopBeats.abort();
+      await beats;
+    }
+  }
+
+  /**
+   * Beat for every ready claim (ports.ts HolderBeatPort): this process still uses the volume and
+   * keeps (or re-registers) its lease, whether the store answers or not. A failed beat is
+   * logged; the next one tries again.
+   */
+  async beatAll(): Promise<void> {
+    const { holders, clock, logger } = this.options;
+    if (holders === undefined || this.fenced) return;
+    const beating = (async () => {
+      for (const volume of this.volumes) {
+        if (volume.state !== 'ready' || !volume.registered) continue;
+        await holders.beat({ driver: volume.request.driver, name: volume.request.name, token: volume.ref.token, beatAt: clock.now() }).catch((error: unknown) => {
+          logger.warn({ volume: volume.request.name, err: describeError(error) }, 'could not write this holder\'s beat; retrying');
+        });
+      }
+    })();
+    this.beating = beating;
+    await beating;
+  }
+
+  /** This claim no longer keeps the volume: its beat goes (after one being written, if any). */
+  private async forgetBeat(volume: TrackedVolume): Promise<void> {
+    const { holders, logger } = this.options;
+    if (holders === undefined) return;
+    await this.beating;
+    await holders.forget(volume.ref.token).catch((error: unknown) => logger.warn({ volume: volume.request.name, err: describeError(error) }, 'could not forget this holder\'s beat; it goes stale within a lease TTL'));
   }
 
   /**
@@ -178,6 +219,8 @@ export class TaskVolumes {
     this.options.metrics?.ready.set(0);
     for (const volume of [...this.volumes].reverse()) {
       if (!volume.registered) continue;
+      // Fencing gives the volume up: the node's sweep may take it over from here on.
+      await this.forgetBeat(volume);
       const renewed = await this.options.store.renew(volume.ref, this.options.leaseTtlMs).catch(() => undefined);
       if (renewed?.kind === 'ok') {
         // Still ours (only another volume was lost): release it normally.
@@ -271,6 +314,7 @@ export class TaskVolumes {
         await this.join(volume, granted, log);
       }
       volume.state = 'ready';
+      await this.beatAll();
       metrics?.volumeMounted.set({ volume: request.name, driver: request.driver }, 1);
       outcome(true);
       log.info({ hostPath: volume.hostPath, mountpoint: volume.mountpoint, ms: Math.round(clock.monotonic() - started) }, 'volume ready');
@@ -350,6 +394,8 @@ export class TaskVolumes {
     const started = clock.monotonic();
     volume.state = 'releasing';
     const observe = (outcome: 'ok' | 'error') => metrics?.unmountDuration.observe({ driver: request.driver, outcome }, (clock.monotonic() - started) / 1000);
+    await this.forgetBeat(volume);
+    await this.waitForReregisteringPeers(volume);
     let result: Awaited<ReturnType<VolumeLifecycle['release']>>;
     try {
       result = await this.core.release(volume, hostPath, AbortSignal.timeout(this.options.undoTimeoutMs * 2));
@@ -398,6 +444,13 @@ export class TaskVolumes {
       reclaim: { mountpoint: volume.mountpoint, mountId: volume.mountId, ...(volume.epoch === undefined ? {} : { epoch: volume.epoch }) },
     });
     if (result.kind === 'join' && (volume.epoch === undefined || result.epoch === volume.epoch)) {
+      // The mount table once more, now that the store has us: a takeover that finished between
+      // the check above and this acquire (it marked the node unmounted, so the reclaim recorded
+      // a mount again) left no bind. Fencing then releases the claim just made the ordinary way.
+      if (!(await this.options.mounter.isMounted(volume.hostPath))) {
+        log.error({ why, hostPath: volume.hostPath }, 're-registered, but the bind is gone from the mount table (taken over meanwhile): fencing');
+        return false;
+      }
       volume.lastLeaseAt = this.options.clock.monotonic();
       return true;
     }
@@ -408,6 +461,41 @@ export class TaskVolumes {
     // If the acquire registered us anyway, fence() finds the claim live and releases it the
     // ordinary way (the node's last user unmounts), so nothing is left waiting on it.
     return false;
+  }
+
+  /**
+   * Before this claim's release: another holder of this node that still beats for the volume but
+   * that the store does not show as a live holder (its lease lapsed in an outage, or its
+   * registration was lost with a failover's last writes) is about to re-register. Released now,
+   * this claim would look like the node's last and unmount from under it; so wait, at most one
+   * lease TTL, until the store shows it again or it stops beating (fenced, gone).
+   */
+  private async waitForReregisteringPeers(volume: TrackedVolume): Promise<void> {
+    const { holders, clock, logger, store, leaseTtlMs, node } = this.options;
+    if (holders === undefined) return;
+    const key = { driver: volume.request.driver, name: volume.request.name };
+    const deadline = clock.monotonic() + leaseTtlMs;
+    let logged = false;
+    for (;;) {
+      const peers = beatsOf(await freshBeats(holders, clock, leaseTtlMs, logger), key).filter((b) => b.token !== volume.ref.token);
+      if (peers.length === 0) return;
+      // No record (lost with the data), or no answer: then the release names nobody the node's
+      // last either, or fails; either way it unmounts nothing.
+      const view = await store.inspect(key).catch(() => undefined);
+      if (view === undefined) return;
+      const live = new Set(view.holders.filter((h) => h.node === node && h.role === 'holder' && h.expiresInMs > 0).map((h) => h.token));
+      const missing = peers.filter((p) => !live.has(p.token));
+      if (missing.length === 0) return;
+      if (clock.monotonic() >= deadline) {
+        logger.warn({ volume: volume.request.name, peers: missing.length }, 'another holder on this node did not re-register within a lease TTL; releasing anyway');
+        return;
+      }
+      if (!logged) {
+        logger.info({ volume: volume.request.name, peers: missing.length }, 'another holder on this node is re-registering; waiting for it before releasing');
+        logged = true;
+      }
+      await clock.sleep(Math.min(250, Math.max(50, Math.floor(leaseTtlMs / 10))));
+    }
   }
 
   /** After a lost lease: unmount on this node if, and only if, no live holder here keeps it. */

@@ -28,7 +28,7 @@ import { mountMayHaveHappened } from '../driver/driver-errors.js';
 import { StoreUnavailableError } from '../refcount/refcount-errors.js';
 import type { AccessMode, AcquireResult, ClaimUnmountResult, HolderRef, RefcountStore, VolumeKey } from '../refcount/refcount-store.js';
 import { AccessModeConflictError, LeaseLostError, VolumeHeldError, VolumeMissingError } from './lifecycle-errors.js';
-import type { DriverRegistryPort, MountLedgerPort, MounterPort } from './ports.js';
+import type { DriverRegistryPort, HolderBeatPort, MountLedgerPort, MounterPort } from './ports.js';
 import { mountFacts, unmountTolerant, type UnmountFactsInput, type UnmountOutcome } from './unmount-outcome.js';
 
 /** The store answers a claim may act on. */
@@ -52,6 +52,8 @@ export interface LifecycleDeps {
   /** Absent when no mount root is usable (dvdcli without one): nothing is bound or unbound. */
   mounter?: MounterPort | undefined;
   ledger: MountLedgerPort;
+  /** The node's holders' beats (ports.ts); absent where no sidecar holds anything (dvdcli). */
+  holders?: HolderBeatPort | undefined;
   clock: Clock;
   logger: Logger;
   /** Budget of the whole undo of a failed mount (each step gets what is left of it). */

@@ -1,16 +1,16 @@
 // The reconciler's node-local files under ROOT/.dvdi: the sweep lock (one sweep per node at a
 // time, whichever store backs the cluster, since every sidecar of a node shares the mount
-// root) and the first-seen times of unexplained binds (so an orphan's grace survives the
-// sidecar that first saw it).
+// root), the first-seen times of unexplained binds (so an orphan's grace survives the
+// sidecar that first saw it), the mount ledger and the holders' beats.
 import { createHash } from 'node:crypto';
-import { readFile, mkdir, readdir, rm } from 'node:fs/promises';
+import { readFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../common/atomic-file.js';
 import { ErrorCode } from '../common/error-codes.js';
 import { DvdiError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { FileLock } from '../refcount/state-file-lock.js';
-import type { LedgerEntry, MountLedgerPort } from '../lifecycle/ports.js';
+import type { HolderBeat, HolderBeatPort, LedgerEntry, MountLedgerPort } from '../lifecycle/ports.js';
 import type { OrphanMemoryPort, SweepLockPort } from './reconcile-sweep.js';
 
 export function sweepLockFile(dir: string, logger: Logger): SweepLockPort {
@@ -142,6 +142,59 @@ export function mountLedgerFiles(dir: string, clock: { now(): number }): MountLe
         }
       }
       return entries;
+    },
+  };
+}
+
+/** A beat file's name: the token itself when it is a plain one (sidecars use UUIDs), else its hash. */
+function beatFileName(token: string): string {
+  return /^[A-Za-z0-9-]{1,100}$/.test(token) ? `${token}.json` : `sha256-${createHash('sha256').update(token).digest('hex')}.json`;
+}
+
+/**
+ * The holders' beats as one small file per holder token under DIR/holders (ports.ts
+ * HolderBeatPort): each sidecar writes only its own (a temp file renamed over: a reader sees the
+ * old beat or the new one, never a torn file; not fsynced, since a beat means nothing after a
+ * crash of the node), the sweep reads them all. An entry is read from the file's content, never
+ * from its name.
+ */
+export function holderBeatFiles(dir: string): HolderBeatPort {
+  const folder = join(dir, 'holders');
+  let sequence = 0;
+  return {
+    async beat(beat) {
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      const path = join(folder, beatFileName(beat.token));
+      const temp = `${path}.tmp-${process.pid}-${++sequence}`;
+      try {
+        await writeFile(temp, JSON.stringify({ driver: beat.driver, name: beat.name, token: beat.token, beatAt: beat.beatAt }), { mode: 0o600 });
+        await rename(temp, path);
+      } finally {
+        await rm(temp, { force: true });
+      }
+    },
+    async forget(token) {
+      await rm(join(folder, beatFileName(token)), { force: true });
+    },
+    async list() {
+      let names: string[];
+      try {
+        names = await readdir(folder);
+      } catch {
+        return [];
+      }
+      const beats: HolderBeat[] = [];
+      for (const name of names.filter((n) => n.endsWith('.json') && !n.includes('.tmp-'))) {
+        try {
+          const parsed = JSON.parse(await readFile(join(folder, name), 'utf8')) as Partial<HolderBeat>;
+          if (typeof parsed.driver === 'string' && typeof parsed.name === 'string' && typeof parsed.token === 'string' && typeof parsed.beatAt === 'number') {
+            beats.push({ driver: parsed.driver, name: parsed.name, token: parsed.token, beatAt: parsed.beatAt });
+          }
+        } catch {
+          // forgotten meanwhile: that holder is gone
+        }
+      }
+      return beats;
     },
   };
 }

@@ -7,13 +7,21 @@
 // goes through the store's claimUnmount, which refuses while a live holder is on the node, and
 // step 3 only acts on a bind the store has not explained for at least one lease TTL (so holders
 // that re-register after a store data loss, or a mount between its bind and markMounted, are
-// never mistaken for orphans).
+// never mistaken for orphans). Nor is a volume that a holder of this node still keeps by the
+// node's own knowledge, its beat (lifecycle/ports.ts HolderBeatPort), whatever the store says:
+// after a failover longer than the TTL, or one that lost the last writes, the store shows the
+// holder's lease lapsed or its record gone, while the holder is alive and re-registers as soon
+// as its own connection is back (each process finds the new primary on its own, seconds apart).
+// Taking the volume over then took a ready holder's mount away, or, when its reclaim landed
+// after the takeover, let it re-register over a mount that was gone (Sentinel chaos seeds 9009,
+// 4444). Such a holder re-registers or fences itself; its fence does the unmount.
 // The volumes of steps 1 and 2 are read from the store (the node's index and its records), which
 // whoever can write to it shapes: logs, error texts and the printed report show their names
 // cleaned and capped (common/external-text.ts); the sweep itself acts on them as they are.
 import { describeError } from '../common/errors.js';
 import { cleanExternalText as clean } from '../common/external-text.js';
-import type { MounterPort } from '../lifecycle/ports.js';
+import { beatsOf, freshBeats } from '../lifecycle/holder-beats.js';
+import type { HolderBeat, MounterPort } from '../lifecycle/ports.js';
 import { VolumeLifecycle, type LifecycleDeps } from '../lifecycle/volume-lifecycle.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
 import type { RefcountStore, VolumeKey, VolumeView } from '../refcount/refcount-store.js';
@@ -44,6 +52,9 @@ export interface SweepReport {
   reaped: VolumeKey[];
   /** Volumes whose node-level unmount this sweep performed. */
   unmounted: VolumeKey[];
+  /** Volumes the store shows orphaned (reaped) or does not explain, left alone because a holder
+   * of this node still beats for them (it re-registers or fences itself). */
+  keptForHolders: VolumeKey[];
   /** Names of orphan binds this sweep unmounted. */
   orphans: string[];
   /** Unexplained binds seen but still within their grace. */
@@ -56,7 +67,7 @@ export interface SweepReport {
 }
 
 export async function reconcileOnce(deps: SweepDeps): Promise<SweepReport> {
-  const report: SweepReport = { skipped: false, reaped: [], unmounted: [], orphans: [], pendingOrphans: [], probes: [], ledgerUnmounts: [], errors: [] };
+  const report: SweepReport = { skipped: false, reaped: [], unmounted: [], keptForHolders: [], orphans: [], pendingOrphans: [], probes: [], ledgerUnmounts: [], errors: [] };
   const lock = await deps.lock.tryAcquire().catch((error: unknown) => {
     report.errors.push({ what: 'sweep lock', error: describeError(error) });
     return undefined;
@@ -72,9 +83,9 @@ export async function reconcileOnce(deps: SweepDeps): Promise<SweepReport> {
     await lock.release().catch((error: unknown) => report.errors.push({ what: 'sweep lock release', error: describeError(error) }));
   }
   deps.metrics?.reconcileRuns.inc({ outcome: report.errors.length > 0 ? 'error' : 'ok' });
-  if (report.unmounted.length > 0 || report.orphans.length > 0 || report.probes.length > 0 || report.ledgerUnmounts.length > 0 || report.errors.length > 0) {
+  if (report.unmounted.length > 0 || report.keptForHolders.length > 0 || report.orphans.length > 0 || report.probes.length > 0 || report.ledgerUnmounts.length > 0 || report.errors.length > 0) {
     deps.logger.info(
-      { reaped: report.reaped.length, unmounted: report.unmounted.map((v) => clean(v.name)), orphans: report.orphans, probes: report.probes, ledgerUnmounts: report.ledgerUnmounts, errors: report.errors },
+      { reaped: report.reaped.length, unmounted: report.unmounted.map((v) => clean(v.name)), keptForHolders: report.keptForHolders.map((v) => clean(v.name)), orphans: report.orphans, probes: report.probes, ledgerUnmounts: report.ledgerUnmounts, errors: report.errors },
       'reconcile sweep done',
     );
   } else {
@@ -89,7 +100,7 @@ export async function reconcileOnce(deps: SweepDeps): Promise<SweepReport> {
  */
 export function shownReport(report: SweepReport): SweepReport {
   const shown = (v: VolumeKey): VolumeKey => ({ driver: clean(v.driver), name: clean(v.name) });
-  return { ...report, reaped: report.reaped.map(shown), unmounted: report.unmounted.map(shown) };
+  return { ...report, reaped: report.reaped.map(shown), unmounted: report.unmounted.map(shown), keptForHolders: report.keptForHolders.map(shown) };
 }
 
 /**
@@ -110,6 +121,19 @@ function lifecycleOf(deps: SweepDeps): VolumeLifecycle {
 async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> {
   const { store, node, logger } = deps;
   const core = lifecycleOf(deps);
+  // Read before the store: a holder that beats now was alive before anything below was decided.
+  const beats = await freshBeats(deps.holders, deps.clock, deps.leaseTtlMs, logger);
+  await forgetOldBeats(deps);
+  /** True when a holder of this node keeps `volume` by its beat; reported once. */
+  const keptForHolder = (volume: VolumeKey): boolean => {
+    const mine = beatsOf(beats, volume);
+    if (mine.length === 0) return false;
+    if (!report.keptForHolders.some((v) => v.driver === volume.driver && v.name === volume.name)) {
+      report.keptForHolders.push({ driver: volume.driver, name: volume.name });
+      logger.warn({ volume: clean(volume.name), driver: clean(volume.driver), holders: mine.length }, 'the store shows no live holder here, but a holder on this node still keeps the volume (it re-registers or fences itself): left alone');
+    }
+    return true;
+  };
   let storeAnswered = true;
   try {
     report.reaped = await store.reap(node);
@@ -119,6 +143,7 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
   }
 
   for (const volume of report.reaped) {
+    if (keptForHolder(volume)) continue;
     try {
       const claim = await core.takeOver(volume, node, deps.leaseTtlMs, await deps.mounter.volumePath(volume.name), AbortSignal.timeout(deps.undoTimeoutMs * 2));
       if (claim.kind === 'unmount') report.unmounted.push(volume);
@@ -164,6 +189,10 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
 
   for (const bind of binds) {
     if (explained.has(bind.name)) continue;
+    if (beats.some((b: HolderBeat) => b.name === bind.name)) {
+      keptForHolder(beats.find((b) => b.name === bind.name)!);
+      continue;
+    }
     if (!graceOver(bind.name)) {
       report.pendingOrphans.push(bind.name);
       continue;
@@ -203,6 +232,7 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
   for (const entry of ledger) {
     const key = `ledger:${entry.driver}/${entry.name}/${entry.mountId}`;
     if (views.some((v) => v.driver === entry.driver && v.name === entry.name)) continue; // the store explains it: in use on this node
+    if (keptForHolder(entry)) continue; // a holder of this node still uses it
     // The grace runs alongside a stray bind's, but the Unmount waits until the bind is gone.
     const over = now - entry.recordedAt >= deps.leaseTtlMs && graceOver(key);
     const bindPending = binds.some((b) => b.name === entry.name) && !report.orphans.includes(entry.name);
@@ -223,4 +253,18 @@ async function sweepLocked(deps: SweepDeps, report: SweepReport): Promise<void> 
     }
   }
   await deps.orphans.save(next);
+}
+
+/** Beats are forgotten by their holders; one left by a killed holder goes once it is a lease
+ * TTL past stale (never while fresh: its holder may only be slow). */
+async function forgetOldBeats(deps: SweepDeps): Promise<void> {
+  if (deps.holders === undefined) return;
+  try {
+    const now = deps.clock.now();
+    for (const beat of await deps.holders.list()) {
+      if (Math.abs(now - beat.beatAt) >= 2 * deps.leaseTtlMs) await deps.holders.forget(beat.token);
+    }
+  } catch (error) {
+    deps.logger.debug({ err: describeError(error) }, 'could not forget old beats; the next sweep tries again');
+  }
 }

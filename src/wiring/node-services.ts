@@ -19,7 +19,7 @@ import type { MountLedgerPort, MounterPort } from '../lifecycle/ports.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
 import { LinuxMounter } from '../mounter/linux-mounter.js';
 import { claimMountRoot } from '../mounter/mount-root-owner.js';
-import { mountLedgerFiles, orphanMemoryFile, sweepLockFile } from '../reconcile/node-files.js';
+import { holderBeatFiles, mountLedgerFiles, orphanMemoryFile, sweepLockFile } from '../reconcile/node-files.js';
 import type { SweepDeps } from '../reconcile/reconcile-sweep.js';
 import { EmbeddedRefcountStore } from '../refcount/embedded-refcount-store.js';
 import { StoreUnavailableError } from '../refcount/refcount-errors.js';
@@ -176,6 +176,8 @@ export async function openNodeServices(config: Config, options: WiringOptions): 
   const store = await connectStore(config, realRoot, logger, clock, metrics);
   const stateDir = join(realRoot, EMBEDDED_STATE_DIR);
   const ledger = mountLedgerFiles(stateDir, clock);
+  // Beats mean something only where sidecars bind under a real mount root.
+  const holders = mounter === undefined ? undefined : holderBeatFiles(stateDir);
   return {
     config,
     realRoot,
@@ -186,7 +188,7 @@ export async function openNodeServices(config: Config, options: WiringOptions): 
     clock,
     logger,
     metrics,
-    lifecycle: () => ({ store, drivers, mounter, ledger, clock, logger: logger.child({ module: 'lifecycle' }), undoTimeoutMs: config.unmountTimeoutMs }),
+    lifecycle: () => ({ store, drivers, mounter, ledger, holders, clock, logger: logger.child({ module: 'lifecycle' }), undoTimeoutMs: config.unmountTimeoutMs }),
     sweep: () => {
       if (mounter === undefined) throw new InternalError('the reconciler needs a preflighted mount root');
       const log = logger.child({ module: 'reconcile' });
@@ -198,6 +200,7 @@ export async function openNodeServices(config: Config, options: WiringOptions): 
         lock: sweepLockFile(stateDir, log),
         orphans: orphanMemoryFile(stateDir),
         ledger,
+        holders,
         leaseTtlMs: config.leaseTtlMs,
         clock,
         logger: log,

@@ -2,6 +2,7 @@
 // holder that died (reaped after its lease), leaves a live holder alone, unmounts an orphan bind
 // after its grace, and re-sends the Unmount of a ledger entry no store record explains.
 import test from 'ava';
+import type { HolderBeat, HolderBeatPort } from '../../../src/lifecycle/ports.js';
 import { TaskVolumes } from '../../../src/lifecycle/task-volumes.js';
 import { reconcileOnce, type SweepDeps } from '../../../src/reconcile/reconcile-sweep.js';
 import { request, rig, type Rig } from './lifecycle-fakes.js';
@@ -70,4 +71,52 @@ test('a ledger entry no record explains gets its Unmount again after the grace, 
   t.deepEqual(report.ledgerUnmounts, [{ driver: 'fake', name: 'gone', mountId: 'late-id', stillMounted: false }]);
   t.deepEqual(r.driver.mountedIds('gone'), []);
   t.is(r.ledger.entries.size, 0);
+});
+
+/** The holders' beats in memory (ports.ts HolderBeatPort). */
+function memoryBeats(): HolderBeatPort & { beats: Map<string, HolderBeat> } {
+  const beats = new Map<string, HolderBeat>();
+  return {
+    beats,
+    beat: async (beat) => void beats.set(beat.token, { ...beat }),
+    forget: async (token) => void beats.delete(token),
+    list: async () => [...beats.values()],
+  };
+}
+
+test('a holder that still beats on this node keeps its volume whatever the store shows (lapsed lease, lost record); a stale beat does not', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const holders = memoryBeats();
+  const volumes = new TaskVolumes({ node: 'node-a', task: 't', leaseTtlMs: 15_000, acquireTimeoutMs: 10_000, mountTimeoutMs: 10_000, ...r, mounter: r.mounter, holders });
+  await volumes.attachAll([request('pg')], never);
+  t.is(holders.beats.size, 1, 'a ready holder beats');
+  const deps = { ...sweepDeps(r), holders };
+  // The store's lease lapsed (an outage longer than the TTL), but the holder beat just now.
+  r.clock.step(60_000);
+  await volumes.beatAll();
+  const kept = await reconcileOnce(deps);
+  t.deepEqual(kept.reaped, [{ driver: 'fake', name: 'pg' }]);
+  t.deepEqual(kept.unmounted, []);
+  t.deepEqual(kept.keptForHolders, [{ driver: 'fake', name: 'pg' }]);
+  t.true(r.mounter.binds.has('/fake-root/pg'));
+  // The record lost with the data: bind and ledger entry unexplained, yet kept past their grace.
+  await r.store.close();
+  const fresh = await rig();
+  t.teardown(() => fresh.close());
+  const lost = { ...deps, store: fresh.store };
+  for (let i = 0; i < 3; i++) {
+    r.clock.step(10_000);
+    await volumes.beatAll();
+    const report = await reconcileOnce(lost);
+    t.deepEqual([report.orphans, report.ledgerUnmounts], [[], []], `sweep ${i}`);
+  }
+  t.true(r.mounter.binds.has('/fake-root/pg'));
+  // The holder stopped beating (killed, or stalled a TTL): the sweep acts again, and the old beat goes.
+  r.clock.step(16_000);
+  t.deepEqual((await reconcileOnce(lost)).pendingOrphans, ['pg']);
+  r.clock.step(15_000);
+  const after = await reconcileOnce(lost);
+  t.deepEqual(after.orphans, ['pg']);
+  t.is(holders.beats.size, 0, 'a beat two TTLs old is forgotten');
 });

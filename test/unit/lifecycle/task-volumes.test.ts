@@ -197,3 +197,21 @@ test('a lease lapsed in an outage: re-registered while the bind is there, fenced
     t.deepEqual((await volumes.renewAll()).lost, bindTakenOver ? ['pg'] : [], `bind taken over: ${bindTakenOver}`);
   }
 });
+
+test('a re-registration that the store takes after a takeover removed the bind (between the check and the acquire) fences', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const store: RefcountStore = Object.create(r.store) as RefcountStore;
+  const volumes = sidecar(r, { store });
+  await volumes.attachAll([request('pg')], never);
+  store.renew = () => Promise.reject(new Error('connection lost'));
+  t.deepEqual((await volumes.renewAll()).lost, []);
+  r.clock.step(60_000);
+  store.renew = (ref, ttlMs) => r.store.renew(ref, ttlMs);
+  // The sweep's takeover finishes while the holder's reclaim is on its way: the bind goes.
+  store.acquire = (req) => {
+    r.mounter.binds.clear();
+    return r.store.acquire(req);
+  };
+  t.deepEqual((await volumes.renewAll()).lost, ['pg'], 'a holder without its bind never stays registered as ready');
+});
