@@ -3,15 +3,52 @@
 // root), the first-seen times of unexplained binds (so an orphan's grace survives the
 // sidecar that first saw it), the mount ledger and the holders' beats.
 import { createHash } from 'node:crypto';
-import { readFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { readFile, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../common/atomic-file.js';
 import { ErrorCode } from '../common/error-codes.js';
 import { DvdiError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { FileLock } from '../refcount/state-file-lock.js';
-import type { HolderBeat, HolderBeatPort, LedgerEntry, MountLedgerPort } from '../lifecycle/ports.js';
+import type { HolderBeatPort, LedgerEntry, MountLedgerPort } from '../lifecycle/ports.js';
 import type { OrphanMemoryPort, SweepLockPort } from './reconcile-sweep.js';
+
+/** The largest node file read: an entry is a few hundred bytes; anything bigger is not ours. */
+const NODE_FILE_MAX_BYTES = 64 * 1024;
+
+/**
+ * Every finished `*.json` file in `folder` (temp files being written are skipped), parsed and
+ * handed to `pick`, which answers the entry, or undefined for a file of another shape. A file
+ * that vanished meanwhile, a symlink, one that is not JSON or is larger than NODE_FILE_MAX_BYTES
+ * is skipped: an entry is read from the file's content, never from its name.
+ */
+async function readEntries<T>(folder: string, pick: (parsed: Record<string, unknown>) => T | undefined): Promise<T[]> {
+  let names: string[];
+  try {
+    names = await readdir(folder);
+  } catch {
+    return [];
+  }
+  const entries: T[] = [];
+  for (const name of names.filter((n) => n.endsWith('.json') && !n.includes('.tmp-'))) {
+    try {
+      const handle = await open(join(folder, name), constants.O_RDONLY | constants.O_NOFOLLOW);
+      let text: string | undefined;
+      try {
+        if ((await handle.stat()).size <= NODE_FILE_MAX_BYTES) text = await handle.readFile('utf8');
+      } finally {
+        await handle.close();
+      }
+      const parsed: unknown = text === undefined ? undefined : JSON.parse(text);
+      const entry = typeof parsed === 'object' && parsed !== null ? pick(parsed as Record<string, unknown>) : undefined;
+      if (entry !== undefined) entries.push(entry);
+    } catch {
+      // forgotten meanwhile, or not an entry at all: the next sweep reads it again
+    }
+  }
+  return entries;
+}
 
 export function sweepLockFile(dir: string, logger: Logger): SweepLockPort {
   const lock = new FileLock({ path: join(dir, 'reconcile.lock'), logger, timeoutMs: 250 });
@@ -124,24 +161,11 @@ export function mountLedgerFiles(dir: string, clock: { now(): number }): MountLe
       await forgetLegacy(entry);
     },
     async list() {
-      let names: string[];
-      try {
-        names = await readdir(folder);
-      } catch {
-        return [];
-      }
-      const entries: Array<LedgerEntry & { recordedAt: number }> = [];
-      for (const name of names.filter((n) => n.endsWith('.json') && !n.includes('.tmp-'))) {
-        try {
-          const parsed = JSON.parse(await readFile(join(folder, name), 'utf8')) as Partial<LedgerEntry & { recordedAt: number }>;
-          if (typeof parsed.driver === 'string' && typeof parsed.name === 'string' && typeof parsed.mountId === 'string' && typeof parsed.recordedAt === 'number') {
-            entries.push({ driver: parsed.driver, name: parsed.name, mountId: parsed.mountId, recordedAt: parsed.recordedAt });
-          }
-        } catch {
-          // forgotten meanwhile, or a leftover being written: the next sweep sees it whole
-        }
-      }
-      return entries;
+      return readEntries(folder, (p) =>
+        typeof p.driver === 'string' && typeof p.name === 'string' && typeof p.mountId === 'string' && typeof p.recordedAt === 'number'
+          ? { driver: p.driver, name: p.name, mountId: p.mountId, recordedAt: p.recordedAt }
+          : undefined,
+      );
     },
   };
 }
@@ -177,24 +201,11 @@ export function holderBeatFiles(dir: string): HolderBeatPort {
       await rm(join(folder, beatFileName(token)), { force: true });
     },
     async list() {
-      let names: string[];
-      try {
-        names = await readdir(folder);
-      } catch {
-        return [];
-      }
-      const beats: HolderBeat[] = [];
-      for (const name of names.filter((n) => n.endsWith('.json') && !n.includes('.tmp-'))) {
-        try {
-          const parsed = JSON.parse(await readFile(join(folder, name), 'utf8')) as Partial<HolderBeat>;
-          if (typeof parsed.driver === 'string' && typeof parsed.name === 'string' && typeof parsed.token === 'string' && typeof parsed.beatAt === 'number') {
-            beats.push({ driver: parsed.driver, name: parsed.name, token: parsed.token, beatAt: parsed.beatAt });
-          }
-        } catch {
-          // forgotten meanwhile: that holder is gone
-        }
-      }
-      return beats;
+      return readEntries(folder, (p) =>
+        typeof p.driver === 'string' && typeof p.name === 'string' && typeof p.token === 'string' && typeof p.beatAt === 'number'
+          ? { driver: p.driver, name: p.name, token: p.token, beatAt: p.beatAt }
+          : undefined,
+      );
     },
   };
 }
