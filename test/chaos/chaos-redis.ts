@@ -91,17 +91,20 @@ function sentinelRedis(topology: SentinelTopology): ChaosRedis {
     return undefined;
   };
   const settled = async (): Promise<void> => {
-    // Both servers up, one primary named by the sentinels and the other its replica. Within 60 s:
-    // a Sentinel whose timer ran more than 2 s late (a starved, loaded machine; the test's
-    // processes run niced) enters TILT mode and acts on nothing for 30 s.
+    // Both servers up, one primary named by the sentinels that says it is a master, and the
+    // other its connected replica. Within 60 s: a Sentinel whose timer ran more than 2 s late (a
+    // starved, loaded machine; the test's processes run niced) enters TILT mode and acts on
+    // nothing for 30 s.
     const deadline = Date.now() + 60_000;
     let seen = '';
+    const role = async (server: RedisServer | undefined): Promise<string> => (server === undefined ? '' : redisCli(server.port, ['ROLE']).catch(() => ''));
     while (Date.now() < deadline) {
       const primary = await currentPrimary();
       const replica = servers.find((s) => s !== primary);
-      const role = replica === undefined ? '' : await redisCli(replica.port, ['ROLE']).catch(() => '');
-      if (primary?.running() && replica?.running() && role.startsWith('slave') && role.includes(String(primary.port)) && role.includes('connected')) return;
-      seen = `primary ${primary?.port ?? 'unknown'} (running: ${String(primary?.running())}), replica ROLE ${JSON.stringify(role.split('\n').slice(0, 4))}`;
+      const [primaryRole, replicaRole] = await Promise.all([role(primary), role(replica)]);
+      if (primary?.running() && replica?.running() && primaryRole.startsWith('master') && replicaRole.startsWith('slave') && replicaRole.includes(String(primary.port)) && replicaRole.includes('connected')) return;
+      const show = (text: string): string => JSON.stringify(text.split('\n').slice(0, 4));
+      seen = `primary ${primary?.port ?? 'unknown'} (running: ${String(primary?.running())}) ROLE ${show(primaryRole)}, replica ${replica?.port ?? 'unknown'} ROLE ${show(replicaRole)}`;
       await sleep(200);
     }
     throw new Error(`the sentinel set-up did not settle within 60 s (last seen: ${seen})`);

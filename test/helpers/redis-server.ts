@@ -114,7 +114,7 @@ async function tempDir(prefix: string): Promise<string> {
   return dir;
 }
 
-/** A redis-server on a free loopback port; `extraArgs` are passed through (`--replicaof …`). */
+/** A redis-server on a free loopback port; `extraArgs` are passed through on every start. */
 export async function startRedisServer(options: { extraArgs?: string[]; port?: number } = {}): Promise<RedisServer> {
   const dir = await tempDir('dvdi-redis-');
   let port = options.port ?? (await freePort());
@@ -188,7 +188,14 @@ export async function startRedisServer(options: { extraArgs?: string[]; port?: n
  * short failure detection (1 s) so a failover completes within a few seconds. */
 export async function startSentinelTopology(masterName = 'dvdi-test'): Promise<SentinelTopology> {
   const primary = await startRedisServer();
-  const replica = await startRedisServer({ extraArgs: ['--replicaof', '127.0.0.1', String(primary.port)] });
+  // The replica is made one at run time, not by `--replicaof` on its command line: a restart
+  // (after a kill -9) must come back as an empty master whatever its role was, for the
+  // sentinels to turn into a replica of whoever is primary then. With the original primary baked
+  // into its arguments, a restart of this server while it was the primary, before the failover
+  // finished, made the two servers replicas of each other, for good (each refuses the other's
+  // sync: NOMASTERLINK) — the chaos run's "sentinel set-up did not settle".
+  const replica = await startRedisServer();
+  await redisCli(replica.port, ['REPLICAOF', '127.0.0.1', String(primary.port)]);
   const sentinels: { host: string; port: number }[] = [];
   const sentinelProcs: ChildProcess[] = [];
   const dir = await tempDir('dvdi-sentinel-');

@@ -11,38 +11,19 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { startNodeRig, type NodeRig } from '../../helpers/node-rig.js';
-import { redisCli, startRedisServer, stopAllRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { redisCli } from '../../helpers/redis-server.js';
 import { readMountInfo } from '../../../src/common/mountinfo.js';
+import { useKilledHolderSetup } from './killed-holder.js';
 
-const TTL = 1000;
-let redis: RedisServer;
-let node: NodeRig | undefined;
-test.before(async () => {
-  redis = await startRedisServer();
-});
-test.after.always(async () => {
-  await node?.stop();
-  await stopAllRedis();
-});
+const setup = useKilledHolderSetup();
 
 test("a volume lost from the node's store index is still reaped and unmounted in the store, and the next task on the node gets it", async (t) => {
   const prefix = `lostidx${randomBytes(3).toString('hex')}`;
-  node = await startNodeRig({
-    node: 'node-a',
-    env: { DVDI_REDIS_URL: redis.url, DVDI_REDIS_PREFIX: prefix, DVDI_LEASE_TTL_MS: String(TTL), DVDI_RECONCILE_CRON: '* * * * * *' },
-  });
-  const holder = await node.sidecar({ DVDI_VOLUME_NAME: 'idx1', DVDI_TASK_ID: 'victim' });
-  await holder.waitReady();
-  holder.child.kill('SIGKILL');
-  await holder.child.finished;
+  const node = await setup.nodeWithKilledHolder('idx1', prefix);
+  const redis = setup.redis();
   t.is(await redisCli(redis.port, ['DEL', `${prefix}:{node:node-a}:vols`]), '1\n', 'the index entry is gone (the lost write)');
 
-  for (let i = 0; i < 4; i++) {
-    const sweep = await node.reconcile();
-    t.is(sweep.code, 0, sweep.stderr);
-    await new Promise((r) => setTimeout(r, TTL + 200));
-  }
+  for (const sweep of await setup.sweep(4)) t.is(sweep.code, 0, sweep.stderr);
   const pluginMount = join(node.temp.dir, 'plugin', 'mounts', 'idx1');
   t.true((await readMountInfo()).every((m) => m.mountPoint !== pluginMount), 'the plugin mount is gone');
   const admin = new Redis(redis.url);
