@@ -7,6 +7,7 @@
 // Usage: node scripts/bundle.mjs [--outdir DIR] [--report]   (DIR default: dist/ of this repository)
 import { build } from 'esbuild';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire, isBuiltin } from 'node:module';
 import { resolve } from 'node:path';
 import process from 'node:process';
 import { URL, fileURLToPath } from 'node:url';
@@ -14,22 +15,36 @@ import { parseArgs } from 'node:util';
 import { cronLocalTime } from './bundle-stand-ins/node-cron-local-time.mjs';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
+const requireBuiltin = createRequire(import.meta.url);
 const { values } = parseArgs({ options: { outdir: { type: 'string' }, report: { type: 'boolean', default: false } } });
 
 // Left to node_modules (not bundled): dockerode pulls in ssh2 and its optional native addons
 // (cpu-features, sshcrypto), which a bundle cannot carry; it is loaded lazily, only with Docker.
 const EXTERNAL = ['dockerode'];
 
-// node:http and node:https through require(), not import: node 22's ESM view of a built-in reads
-// every export, and http's lazy WebSocket export then loads undici (measured on 22.23: +5.6 MiB
-// anonymous, +4 MiB of the binary's pages, ~15 ms). The bundled CommonJS dependencies already
-// require() them.
-const BY_REQUIRE = /^(node:)?https?$/;
+// Every node built-in through require(), never import: node's ESM view of a built-in (its
+// "facade") reads every export once, and lazy exports load what they stand for. On 22.23 http's
+// WebSocket export loads undici (+5.6 MiB anonymous, +4 MiB of the binary's pages, ~15 ms), and
+// util's diff export the myers-diff and colour modules (~15 ms of CPU at each start under the
+// image's flags, which keep node's code cache for its built-ins unused). esbuild's own
+// CommonJS-to-ESM step (__toESM) reads every export too, so an ES module importing a built-in gets
+// a module that exports each name as a pure read of require()'s object: esbuild drops the reads
+// nobody imports, and the lazy exports stay unloaded. The bundled CommonJS dependencies'
+// require() calls stay plain require() calls.
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 const builtinsByRequire = {
   name: 'builtins-by-require',
   setup(b) {
-    b.onResolve({ filter: BY_REQUIRE }, (args) => (args.namespace === 'by-require' ? { path: args.path, external: true } : { path: args.path, namespace: 'by-require' }));
-    b.onLoad({ filter: /.*/, namespace: 'by-require' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
+      if (!isBuiltin(args.path)) return undefined;
+      if (args.namespace === 'by-require' || args.kind === 'require-call') return { path: args.path, external: true };
+      return { path: args.path, namespace: 'by-require' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'by-require' }, (args) => {
+      const names = Object.keys(requireBuiltin(args.path)).filter((name) => name !== 'default' && IDENTIFIER.test(name));
+      const reads = names.map((name) => `export const ${name} = /* @__PURE__ */ (() => builtin.${name})();`);
+      return { contents: [`const builtin = require(${JSON.stringify(args.path)});`, 'export default builtin;', ...reads].join('\n'), loader: 'js' };
+    });
   },
 };
 
@@ -103,7 +118,8 @@ const result = await build({
   minifySyntax: true,
   legalComments: 'linked',
   external: EXTERNAL,
-  plugins: [builtinsByRequire, standIns, commanderAsDictionary, cronLocalTime],
+  // The stand-ins first: they take some built-ins (tls, assert) from some importers.
+  plugins: [standIns, builtinsByRequire, commanderAsDictionary, cronLocalTime],
   metafile: true,
   logLevel: 'warning',
   // Bundled CommonJS dependencies call require() for node built-ins; ESM has none of its own.
