@@ -148,7 +148,7 @@ async function prepareRoot(config: Config, options: WiringOptions, drivers: Volu
   const host =
     options.hostMounter ??
     new LinuxMounter({
-      logger: options.logger.child({ module: 'mounter' }),
+      logger: options.logger, // it names its own module
       pluginMountDirs: config.pluginMountDirs,
       // A managed plugin's PropagatedMount is where that plugin (only) may mount.
       pluginDirsOf: (driver) => drivers.driver(driver).ownHostDirs(),

@@ -7,7 +7,7 @@ import { TaskVolumes } from '../../../src/lifecycle/task-volumes.js';
 import { reconcileOnce, type SweepDeps } from '../../../src/reconcile/reconcile-sweep.js';
 import { request, rig, type Rig } from './lifecycle-fakes.js';
 
-function sweepDeps(r: Rig): SweepDeps {
+function sweepDeps(r: Rig, saves: Array<Record<string, number>> = []): SweepDeps {
   let firstSeen: Record<string, number> = {};
   return {
     node: 'node-a',
@@ -16,7 +16,7 @@ function sweepDeps(r: Rig): SweepDeps {
     mounter: r.mounter,
     ledger: r.ledger,
     lock: { tryAcquire: async () => ({ release: async () => undefined }) },
-    orphans: { load: async () => firstSeen, save: async (next) => void (firstSeen = next) },
+    orphans: { load: async () => firstSeen, save: async (next) => void saves.push((firstSeen = next)) },
     leaseTtlMs: 15_000,
     clock: r.clock,
     logger: r.logger,
@@ -29,6 +29,26 @@ const never = new AbortController().signal;
 function holder(r: Rig): TaskVolumes {
   return new TaskVolumes({ node: 'node-a', task: 't', leaseTtlMs: 15_000, acquireTimeoutMs: 10_000, mountTimeoutMs: 10_000, ...r, mounter: r.mounter });
 }
+
+test('the orphan memory is written only when a sweep changes it', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  const saves: Array<Record<string, number>> = [];
+  const deps = sweepDeps(r, saves);
+  await reconcileOnce(deps);
+  await reconcileOnce(deps);
+  t.deepEqual(saves, [], 'nothing to remember, twice: no write');
+  r.mounter.binds.set('/fake-root/stray', { source: '/plugin/stray', readOnly: false });
+  await reconcileOnce(deps);
+  const since = r.clock.now();
+  t.deepEqual(saves, [{ stray: since }], 'a new candidate is written');
+  r.clock.step(5_000);
+  await reconcileOnce(deps);
+  t.is(saves.length, 1, 'the same candidate, the same first sighting: no write');
+  r.mounter.binds.delete('/fake-root/stray');
+  await reconcileOnce(deps);
+  t.deepEqual(saves, [{ stray: since }, {}], 'the candidate gone: written');
+});
 
 test('a live holder is never touched; a dead one is reaped and its unmount taken over with its mount ID', async (t) => {
   const r = await rig();
