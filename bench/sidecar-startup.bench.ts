@@ -9,10 +9,12 @@
 //     process's own memory; the rest is mostly the node binary's pages, shared by every process);
 //   idle: one sidecar per store left running with leases renewing and the reconciler on its
 //     schedule for --idle-seconds (default 600), then its RSS and the CPU time it used while idle,
-//     beside a bare node idle for the same period;
+//     beside a bare node idle for the same period, sampled every --sample-seconds (default 600)
+//     to show whether RSS and CPU stay flat;
 //   image size: `docker image inspect` of --image (optional; uses DOCKER_HOST like docker does).
 // Run (root): npm run build && node --import tsx bench/sidecar-startup.bench.ts
-//   [--runs 10] [--stores embedded,redis] [--idle-seconds 600] [--node-args=--enable-source-maps]
+//   [--runs 10] [--stores embedded,redis] [--idle-seconds 600] [--sample-seconds 600]
+//   [--node-args=--enable-source-maps] [--help]
 //   (--node-args: node flags for the sidecar only, as the image's entrypoint gives them; the bare
 //   node always runs with none)
 //   [--node /path/to/node (another node binary for all three processes, e.g. the image's Node 22)]
@@ -34,14 +36,23 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '10' },
     stores: { type: 'string', default: 'embedded,redis' },
     'idle-seconds': { type: 'string', default: '600' },
+    'sample-seconds': { type: 'string', default: '600' },
+    help: { type: 'boolean', short: 'h', default: false },
     'node-args': { type: 'string', default: '' },
     node: { type: 'string', default: process.execPath },
     image: { type: 'string' },
   },
 });
+if (values.help) {
+  // The header comment above is the manual.
+  const text = readFileSync(fileURLToPath(import.meta.url), 'utf8');
+  process.stdout.write(`${text.slice(0, text.indexOf('\nimport ')).replace(/^\/\/ ?/gm, '')}\n`);
+  process.exit(0);
+}
 const DVDI = values.dvdi;
 const RUNS = Number(values.runs);
 const IDLE_S = Number(values['idle-seconds']);
+const SAMPLE_S = Math.max(1, Number(values['sample-seconds']));
 const STORES = values.stores.split(',').filter((s) => s !== '');
 const NODE_ARGS = values['node-args'].split(' ').filter((s) => s !== '');
 /** The node binary for every process measured (the image's Node 22, say): bare node, sidecar and plugin alike. */
@@ -233,7 +244,18 @@ async function main(): Promise<void> {
         idle.push(s.child);
         started.push({ label: `dvdi sidecar (${store})`, child: s.child, rss0: s.rssMiB, cpu0: cpuSeconds(s.child.pid ?? 0) });
       }
-      await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+      // RSS and CPU every SAMPLE_S while idle: flat, or growing?
+      const samples: { at: number; rss: number[]; cpu: number[] }[] = [];
+      for (let at = Math.min(SAMPLE_S, IDLE_S); ; at = Math.min(at + SAMPLE_S, IDLE_S)) {
+        await new Promise((r) => setTimeout(r, (at - (samples.at(-1)?.at ?? 0)) * 1000));
+        samples.push({ at, rss: started.map((p) => procStatus(p.child.pid ?? 0, 'VmRSS')), cpu: started.map((p) => cpuSeconds(p.child.pid ?? 0) - p.cpu0) });
+        if (at >= IDLE_S) break;
+      }
+      if (samples.length > 1) {
+        out.write(`\nwhile idle, every ${SAMPLE_S} s: RSS (MiB) / CPU used since ready (s)\n`);
+        out.write(`${'idle s'.padEnd(8)}${started.map((p) => p.label.padStart(26)).join('')}\n`);
+        for (const sample of samples) out.write(`${String(sample.at).padEnd(8)}${sample.rss.map((rss, i) => `${rss.toFixed(1)} / ${(sample.cpu[i] ?? NaN).toFixed(2)}`.padStart(26)).join('')}\n`);
+      }
       out.write(`\nafter ${IDLE_S} s idle (leases renewing, reconciler on its schedule)\n`);
       out.write(`${'process'.padEnd(24)}${'RSS ready'.padStart(10)}${'RSS idle'.padStart(10)}${'peak'.padStart(10)}${'CPU idle s'.padStart(12)}${'CPU %'.padStart(8)}\n`);
       for (const s of started) {
