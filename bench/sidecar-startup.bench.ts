@@ -18,7 +18,8 @@
 //   (--node-args: node flags for the sidecar only, as the image's entrypoint gives them; the bare
 //   node always runs with none)
 //   [--node /path/to/node (another node binary for all three processes, e.g. the image's Node 22)]
-//   [--image dvdi-test/sidecar] [--dvdi path/to/dist/cli/dvdi.js (another build, to compare)]
+//   [--image dvdi-test/sidecar] [--dvdi path/to/dist/cli/dvdi.js (another build, to measure)]
+//   [--before path/to/dist/cli/dvdi.js (a baseline build, measured in the same alternation)]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     'node-args': { type: 'string', default: '' },
     node: { type: 'string', default: process.execPath },
     image: { type: 'string' },
+    before: { type: 'string' },
   },
 });
 if (values.help) {
@@ -54,6 +56,9 @@ const RUNS = Number(values.runs);
 const IDLE_S = Number(values['idle-seconds']);
 const SAMPLE_S = Math.max(1, Number(values['sample-seconds']));
 const STORES = values.stores.split(',').filter((s) => s !== '');
+/** Another build's dvdi.js (the previous commit's, say), measured in the same alternation as "STORE, before". */
+const BEFORE = values.before;
+const VARIANTS = STORES.flatMap((store) => [{ key: store, store, dvdi: DVDI }, ...(BEFORE === undefined ? [] : [{ key: `${store}, before`, store, dvdi: BEFORE }])]);
 const NODE_ARGS = values['node-args'].split(' ').filter((s) => s !== '');
 /** The node binary for every process measured (the image's Node 22, say): bare node, sidecar and plugin alike. */
 const NODE = values.node;
@@ -137,14 +142,14 @@ async function bareNode(port: number): Promise<Started> {
 async function bareNodeCron(port: number): Promise<Started> {
   return startUntil200(['-e', BARE_NODE_CRON], { PORT: String(port) }, `http://127.0.0.1:${port}/`);
 }
-async function sidecar(env: Record<string, string>, port: number): Promise<Started> {
-  return startUntil200([...NODE_ARGS, DVDI, 'sidecar'], { ...env, DVDI_HTTP_ADDR: `127.0.0.1:${port}` }, `http://127.0.0.1:${port}/readyz`);
+async function sidecar(env: Record<string, string>, port: number, dvdi = DVDI): Promise<Started> {
+  return startUntil200([...NODE_ARGS, dvdi, 'sidecar'], { ...env, DVDI_HTTP_ADDR: `127.0.0.1:${port}` }, `http://127.0.0.1:${port}/readyz`);
 }
 
 const f = (n: number, w = 8) => (Number.isFinite(n) ? n.toFixed(n >= 100 ? 0 : n >= 10 ? 1 : 2) : '-').padStart(w);
 function row(label: string, samples: number[]): string {
   const s = spread(samples);
-  return `${label.padEnd(60)}${f(s.p50)}${f(s.min)}${f(s.max)}\n`;
+  return `${label.padEnd(66)}${f(s.p50)}${f(s.min)}${f(s.max)}\n`;
 }
 
 async function main(): Promise<void> {
@@ -167,13 +172,13 @@ async function main(): Promise<void> {
     const envOf = (store: string, task: string) => ({ ...common, ...storeEnv[store], DVDI_TASK_ID: task });
 
     // Warm-up (creates the volume, warms the page cache), not counted.
-    for (const store of STORES) await stop((await sidecar(envOf(store, 'warm'), port)).child);
+    for (const v of VARIANTS) await stop((await sidecar(envOf(v.store, 'warm'), port, v.dvdi)).child);
     await stop((await bareNode(port)).child);
 
     const base = { ms: [] as number[], cpu: [] as number[], rss: [] as number[], settled: [] as number[], settledAnon: [] as number[] };
     const cron = { ms: [] as number[], rss: [] as number[], settled: [] as number[], settledAnon: [] as number[] };
     const side: Record<string, { ms: number[]; cpu: number[]; cpuRatio: number[]; rss: number[]; settled: number[]; settledAnon: number[]; msRatio: number[]; rssRatio: number[]; settledRatio: number[]; cronRatio: number[] }> = {};
-    for (const store of STORES) side[store] = { ms: [], cpu: [], cpuRatio: [], rss: [], settled: [], settledAnon: [], msRatio: [], rssRatio: [], settledRatio: [], cronRatio: [] };
+    for (const { key } of VARIANTS) side[key] = { ms: [], cpu: [], cpuRatio: [], rss: [], settled: [], settledAnon: [], msRatio: [], rssRatio: [], settledRatio: [], cronRatio: [] };
     for (let i = 0; i < RUNS; i++) {
       const b = await bareNode(port);
       await stop(b.child);
@@ -188,10 +193,10 @@ async function main(): Promise<void> {
       cron.rss.push(c.rssMiB);
       cron.settled.push(c.settledMiB);
       cron.settledAnon.push(c.settledAnonMiB);
-      for (const store of STORES) {
-        const s = await sidecar(envOf(store, `bench-${i}`), port);
+      for (const v of VARIANTS) {
+        const s = await sidecar(envOf(v.store, `bench-${i}`), port, v.dvdi);
         await stop(s.child);
-        const figures = side[store]!;
+        const figures = side[v.key]!;
         figures.ms.push(s.ms);
         figures.cpu.push(s.cpuMs);
         figures.cpuRatio.push(s.cpuMs / b.cpuMs);
@@ -208,28 +213,28 @@ async function main(): Promise<void> {
     const out = process.stdout;
     out.write(`sidecar start-up beside a bare node HTTP server — node ${NODE === process.execPath ? process.version : execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim()}, ${availableParallelism()} CPUs, ${RUNS} alternating runs${NODE_ARGS.length > 0 ? `, sidecar under node ${NODE_ARGS.join(' ')}` : ''}\n`);
     out.write(`(dir plugin, 1 volume; bare node = node -e "http.createServer(...).listen(port)"; ratios pair by pair)\n`);
-    out.write(`${'figure'.padEnd(60)}${'median'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}\n`);
+    out.write(`${'figure'.padEnd(66)}${'median'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}\n`);
     out.write(row('bare node, start → listening (ms)', base.ms));
-    for (const store of STORES) out.write(row(`dvdi sidecar (${store}), start → ready (ms)`, side[store]!.ms));
-    for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.msRatio));
+    for (const { key: store } of VARIANTS) out.write(row(`dvdi sidecar (${store}), start → ready (ms)`, side[store]!.ms));
+    for (const { key: store } of VARIANTS) out.write(row(`  ratio to bare node (${store})`, side[store]!.msRatio));
     out.write(row('bare node, CPU time to listening (ms)', base.cpu));
-    for (const store of STORES) out.write(row(`dvdi sidecar (${store}), CPU time to ready (ms)`, side[store]!.cpu));
-    for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.cpuRatio));
+    for (const { key: store } of VARIANTS) out.write(row(`dvdi sidecar (${store}), CPU time to ready (ms)`, side[store]!.cpu));
+    for (const { key: store } of VARIANTS) out.write(row(`  ratio to bare node (${store})`, side[store]!.cpuRatio));
     out.write(row('bare node, RSS when listening (MiB)', base.rss));
-    for (const store of STORES) out.write(row(`dvdi sidecar (${store}), RSS at ready (MiB)`, side[store]!.rss));
-    for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.rssRatio));
+    for (const { key: store } of VARIANTS) out.write(row(`dvdi sidecar (${store}), RSS at ready (MiB)`, side[store]!.rss));
+    for (const { key: store } of VARIANTS) out.write(row(`  ratio to bare node (${store})`, side[store]!.rssRatio));
     out.write(row(`bare node, RSS ${SETTLE_MS / 1000} s later (MiB)`, base.settled));
-    for (const store of STORES) out.write(row(`dvdi sidecar (${store}), RSS ${SETTLE_MS / 1000} s after ready`, side[store]!.settled));
-    for (const store of STORES) out.write(row(`  ratio to bare node (${store})`, side[store]!.settledRatio));
+    for (const { key: store } of VARIANTS) out.write(row(`dvdi sidecar (${store}), RSS ${SETTLE_MS / 1000} s after ready`, side[store]!.settled));
+    for (const { key: store } of VARIANTS) out.write(row(`  ratio to bare node (${store})`, side[store]!.settledRatio));
     out.write(row('bare node + one node-cron schedule, start → listening (ms)', cron.ms));
     out.write(row(`bare node + one node-cron schedule, RSS ${SETTLE_MS / 1000} s later (MiB)`, cron.settled));
-    for (const store of STORES) out.write(row(`  sidecar (${store}) ratio to it, RSS ${SETTLE_MS / 1000} s after`, side[store]!.cronRatio));
+    for (const { key: store } of VARIANTS) out.write(row(`  sidecar (${store}) ratio to it, RSS ${SETTLE_MS / 1000} s after`, side[store]!.cronRatio));
     // The process's own memory (RssAnon), once what ready deferred has run: what each further
     // sidecar on a node adds; the node binary's and the bundle's file pages are shared by every
     // process of the same image.
     out.write(row(`bare node, of which anonymous, ${SETTLE_MS / 1000} s later (MiB)`, base.settledAnon));
     out.write(row(`bare node + node-cron, of which anonymous, ${SETTLE_MS / 1000} s later`, cron.settledAnon));
-    for (const store of STORES) out.write(row(`dvdi sidecar (${store}), of which anonymous, ${SETTLE_MS / 1000} s after`, side[store]!.settledAnon));
+    for (const { key: store } of VARIANTS) out.write(row(`dvdi sidecar (${store}), of which anonymous, ${SETTLE_MS / 1000} s after`, side[store]!.settledAnon));
 
     if (IDLE_S > 0) {
       // One of each, started now and left alone: leases renew every TTL/3, the reconciler runs
