@@ -28,6 +28,35 @@ export async function runDvdi(args: string[], env: Record<string, string | undef
 }
 
 /** Resolve when `predicate` holds, polling; reject after `timeoutMs` with `what` in the message. */
+/** The URL a sidecar logged for its HTTP endpoints; throws if it exits before logging one. */
+export async function sidecarUrl(child: ReturnType<typeof startDvdi>): Promise<string> {
+  let url: string | undefined;
+  await waitFor('the sidecar HTTP url', () => {
+    // Look for the line first: a sidecar that fails fast (exit 4 on a conflict) has still
+    // logged its URL, and the test wants its exit code, not this helper's complaint.
+    for (const line of child.output.stderr.split('\n')) {
+      if (!line.includes('http endpoints listening')) continue;
+      url = (JSON.parse(line) as { url: string }).url;
+      return true;
+    }
+    if (child.exitCode !== null) throw new Error(`sidecar exited early (${child.exitCode}): ${child.output.stderr}`);
+    return false;
+  }, 30_000);
+  return url!;
+}
+
+/** Polls `url`/readyz until it answers `status`; throws if the sidecar exits first. */
+export async function waitReadyz(child: ReturnType<typeof startDvdi>, url: string, status = 200, timeoutMs = 60_000, intervalMs?: number): Promise<void> {
+  await waitFor(`sidecar ${url} /readyz ${status}`, async () => {
+    if (child.exitCode !== null) throw new Error(`sidecar exited (${child.exitCode}): ${child.output.stderr}`);
+    try {
+      return (await fetch(`${url}/readyz`)).status === status;
+    } catch {
+      return false;
+    }
+  }, timeoutMs, intervalMs);
+}
+
 export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 30_000, intervalMs = 50): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -6,7 +6,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { makeSharedRoot, unmountBelow, type TempRoot } from './mount-root.js';
-import { runDvdi, startDvdi, waitFor, type Finished } from './cli.js';
+import { runDvdi, sidecarUrl, startDvdi, waitFor, waitReadyz, type Finished } from './cli.js';
 import { readMountInfo } from '../../src/common/mountinfo.js';
 import type { JournalEntry } from '../../src/plugin/mount-journal.js';
 import type { TestFn } from 'ava';
@@ -47,21 +47,6 @@ export interface Sidecar {
   stop(signal?: NodeJS.Signals): Promise<Finished>;
 }
 
-async function readUrlFromLogs(child: DvdiChild): Promise<string> {
-  let url: string | undefined;
-  await waitFor('the sidecar HTTP url', () => {
-    // Look for the line first: a sidecar that fails fast (exit 4 on a conflict) has still
-    // logged its URL, and the test wants its exit code, not this helper's complaint.
-    for (const line of child.output.stderr.split('\n')) {
-      if (!line.includes('http endpoints listening')) continue;
-      url = (JSON.parse(line) as { url: string }).url;
-      return true;
-    }
-    if (child.exitCode !== null) throw new Error(`sidecar exited early (${child.exitCode}): ${child.output.stderr}`);
-    return false;
-  }, 30_000);
-  return url!;
-}
 
 export interface NodeRigOptions {
   backend?: 'dir' | 'loop';
@@ -152,19 +137,12 @@ export async function startNodeRig(options: NodeRigOptions = {}): Promise<NodeRi
     async sidecar(extraEnv) {
       const child = startDvdi(['sidecar'], { ...env, ...extraEnv });
       sidecars.push(child);
-      const url = await readUrlFromLogs(child);
+      const url = await sidecarUrl(child);
       return {
         child,
         url,
         async waitReady(timeoutMs = 60_000) {
-          await waitFor(`sidecar ${url} ready`, async () => {
-            if (child.exitCode !== null) throw new Error(`sidecar exited (${child.exitCode}): ${child.output.stderr}`);
-            try {
-              return (await fetch(`${url}/readyz`)).status === 200;
-            } catch {
-              return false;
-            }
-          }, timeoutMs);
+          await waitReadyz(child, url, 200, timeoutMs);
         },
         node: options.node ?? 'node-a',
         async stop(signal = 'SIGTERM') {

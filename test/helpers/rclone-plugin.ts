@@ -10,7 +10,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestFn } from 'ava';
 import { readMountInfo } from '../../src/common/mountinfo.js';
-import { runDvdi, startDvdi, waitFor, type Finished } from './cli.js';
+import { runDvdi, sidecarUrl, startDvdi, waitFor, waitReadyz, type Finished } from './cli.js';
 import { makeSharedRoot, unmountBelow, type TempRoot } from './mount-root.js';
 
 export interface RclonePlugin {
@@ -239,28 +239,12 @@ export async function startRcloneNode(options: RcloneNodeOptions = {}): Promise<
     async sidecar(extra) {
       const child = startDvdi(['sidecar'], { ...env, ...extra });
       children.push(child);
-      let url: string | undefined;
-      await waitFor('the sidecar HTTP url', () => {
-        for (const line of child.output.stderr.split('\n')) {
-          if (!line.includes('http endpoints listening')) continue;
-          url = (JSON.parse(line) as { url: string }).url;
-          return true;
-        }
-        if (child.exitCode !== null) throw new Error(`sidecar exited early (${child.exitCode}): ${child.output.stderr}`);
-        return false;
-      });
+      const url = await sidecarUrl(child);
       return {
         child,
-        url: url!,
+        url,
         async waitReadyz(status = 200, timeoutMs = 60_000) {
-          await waitFor(`sidecar ${url} /readyz ${status}`, async () => {
-            if (child.exitCode !== null) throw new Error(`sidecar exited (${child.exitCode}): ${child.output.stderr}`);
-            try {
-              return (await fetch(`${url}/readyz`)).status === status;
-            } catch {
-              return false;
-            }
-          }, timeoutMs, 100);
+          await waitReadyz(child, url, status, timeoutMs, 100);
         },
         async stop(signal = 'SIGTERM') {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
