@@ -531,6 +531,10 @@ export class RedisRefcountStore implements RefcountStore {
     if (this.closed) return false;
     const limitMs = Math.min(this.commandTimeoutMs, 1000);
     try {
+      // A connection still being made is waited for, within the ping's limit: with the offline
+      // queue off a PING sent before it is ready fails at once, and the start-up wait would
+      // sleep before the next (test/integration/refcount/redis-store-connect.test.ts).
+      if (this.redis.status !== 'ready' && !(await this.connectionReady(limitMs))) return false;
       const answers = await withTimeout(this.pingTargets(), limitMs, () => new StoreTimeoutError(this.backend, 'ping', limitMs));
       return answers.length > 0 && answers.every((answer) => answer === 'PONG');
     } catch (error) {
