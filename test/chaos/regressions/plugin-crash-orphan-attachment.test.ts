@@ -9,7 +9,7 @@
 // so the plugin's Unmount waits for the device's release after the umount, before the detach.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rigsFor, type NodeRig } from '../../helpers/node-rig.js';
 import { makeTempDir } from '../../helpers/mount-root.js';
@@ -24,8 +24,11 @@ const startRig = rigsFor(test);
 test.before(async () => {
   redis = await startRedisServer();
 });
+let poolDir: string | undefined;
 test.after.always(async () => {
   await held?.close().catch(() => undefined);
+  // rigsFor's hook, registered first, has stopped the rigs: the pool is no longer in use.
+  if (poolDir !== undefined) await rm(poolDir, { recursive: true, force: true });
   await stopAllRedis();
 });
 
@@ -39,7 +42,8 @@ async function attachments(pool: string): Promise<Record<string, string>> {
 }
 
 test('a pool plugin killed between unmounting an image and dropping its attachment leaves no attachment behind once the reconciler ran', async (t) => {
-  const pool = join(await makeTempDir('pool'), 'pool');
+  poolDir = await makeTempDir('pool');
+  const pool = join(poolDir, 'pool');
   await mkdir(pool);
   const driver = `orph${randomBytes(3).toString('hex')}`;
   const env = { DVDI_REDIS_URL: redis.url, DVDI_REDIS_PREFIX: `orph${randomBytes(3).toString('hex')}`, DVDI_LEASE_TTL_MS: String(TTL), DVDI_RECONCILE_CRON: '* * * * * *' };

@@ -4,7 +4,7 @@
 // fence, as EBS is). The plugins' journals are the ground truth of who had what attached when.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rigsFor, type JournalLine, type NodeRig } from '../../helpers/node-rig.js';
 import { makeTempDir } from '../../helpers/mount-root.js';
@@ -14,11 +14,14 @@ import { startRedisServer, stopAllRedis, type RedisServer } from '../../helpers/
 const TTL = 1500;
 let redis: RedisServer;
 const startRig = rigsFor(test);
+/** The pools' temp directories, removed once every rig has stopped (rigsFor's hook runs first). */
+const pools: string[] = [];
 
 test.before(async () => {
   redis = await startRedisServer();
 });
 test.after.always(async () => {
+  await Promise.all(pools.map((dir) => rm(dir, { recursive: true, force: true })));
   await stopAllRedis();
 });
 
@@ -28,7 +31,9 @@ async function cluster(nodes: string[], options: { pool?: boolean; prefix?: stri
   const driver = `pool${randomBytes(3).toString('hex')}`;
   let pool: string | undefined;
   if (options.pool !== false) {
-    pool = join(await makeTempDir('pool'), 'images');
+    const dir = await makeTempDir('pool');
+    pools.push(dir);
+    pool = join(dir, 'images');
     await mkdir(pool);
   }
   const started = await Promise.all(
