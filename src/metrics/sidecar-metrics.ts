@@ -33,9 +33,9 @@ export interface SidecarMetrics {
 
 export function createSidecarMetrics(registry: Registry, options: { defaultMetrics?: boolean; eventLoopResolutionMs?: number } = {}): SidecarMetrics {
   if (options.defaultMetrics ?? true) {
-    // DVDI_EVENT_LOOP_RESOLUTION_MS: prom-client's 10 ms by default; its timer is most of what
-    // wakes an idle sidecar, so a node with many of them may sample less often.
-    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: options.eventLoopResolutionMs ?? 10 });
+    // DVDI_EVENT_LOOP_RESOLUTION_MS (default 1000; prom-client's own is 10): the histogram's
+    // timer was most of what woke an idle sidecar, 100 times a second, beside every task.
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: options.eventLoopResolutionMs ?? 1000 });
     // prom-client names these gauges `*_total`, which Prometheus reserves for counters
     // (`promtool check metrics` rejects them); the process metrics stay.
     for (const name of NONCONFORMING_DEFAULT_METRICS) registry.removeSingleMetric(name);

@@ -20,7 +20,7 @@ const CONTRACT_SETTINGS: Record<string, string | undefined> = {
   DVDI_PLUGIN_DIRS: '/run/docker/plugins:/etc/docker/plugins:/usr/lib/docker/plugins',
   DVDI_TASK_CONTAINER: undefined,
   DOCKER_HOST: 'unix:///var/run/docker.sock',
-  DVDI_EVENT_LOOP_RESOLUTION_MS: '10',
+  DVDI_EVENT_LOOP_RESOLUTION_MS: '1000',
   DVDI_LOG_LEVEL: 'info',
 };
 

@@ -38,7 +38,7 @@ test('defaults are exactly those of docs/contract.md', (t) => {
     httpEndpoints: 'all',
     readyFile: undefined,
     leaseTtlMs: 15000,
-    eventLoopResolutionMs: 10,
+    eventLoopResolutionMs: 1000,
     acquireTimeoutMs: 60000,
     mountTimeoutMs: 120000,
     unmountTimeoutMs: 60000,
@@ -107,12 +107,12 @@ test('every setting is read in its documented forms', (t) => {
       DVDI_TASK_CONTAINER: '/app-1',
       DOCKER_HOST: 'tcp://127.0.0.1:2375',
       DVDI_LOG_LEVEL: ' DEBUG ',
-      DVDI_EVENT_LOOP_RESOLUTION_MS: '1000',
+      DVDI_EVENT_LOOP_RESOLUTION_MS: '10',
     },
     HOST,
   );
   t.like(config, {
-    eventLoopResolutionMs: 1000,
+    eventLoopResolutionMs: 10,
     mountRoot: '/srv/dvdi/volumes',
     storeBackend: 'redis',
     redisUrl: 'rediss://dvdi:pw@redis.example:6380/2',
