@@ -3,7 +3,8 @@
 // plugin, dvdcli, the status renderer, each subcommand) split into lazy chunks under
 // dist/chunks/ that load on first use. Every output file sits two levels below the package root,
 // as the sources do (src/<domain>/), so `new URL('../..', import.meta.url)` paths hold for both.
-// Source maps are linked; the image runs node with --enable-source-maps so stack traces name src/.
+// Source maps are linked beside the bundle: NODE_OPTIONS=--enable-source-maps makes stack traces name
+// src/ (the image leaves it off by default: it cost 4-10 MiB on node 22).
 // Usage: node scripts/bundle.mjs [--outdir DIR] [--report]   (DIR default: dist/ of this repository)
 import { build } from 'esbuild';
 import { readFileSync, writeFileSync } from 'node:fs';
