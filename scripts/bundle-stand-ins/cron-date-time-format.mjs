@@ -10,7 +10,7 @@
 // getters with the parts node-cron reads (en-US order, literals included); any other locale,
 // shape or an explicit timeZone gets the real Intl.DateTimeFormat. Only formatToParts is offered:
 // it is all node-cron calls (the build checks node-cron's source for the two constructions).
-// test/unit/common/cron-date-time-format.test.ts compares it with Intl across time zones, and
+// test/integration/build/node-cron-local-time.test.ts compares it with Intl across time zones, and
 // node-cron's next matches with and without it.
 
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
@@ -37,7 +37,7 @@ function shapeOf(locale, options) {
 }
 
 /** `GMT`, `GMT+1`, `GMT-3:30`, as en-US shortOffset writes the zone's offset at that instant. */
-export function shortOffset(date) {
+function shortOffset(date) {
   const east = -date.getTimezoneOffset();
   if (east === 0) return 'GMT';
   const abs = Math.abs(east);

@@ -1,5 +1,5 @@
 // esbuild plugin of scripts/bundle.mjs, a module of its own so that tests can build node-cron with
-// it (test/unit/common/cron-date-time-format.test.ts).
+// it (test/integration/build/node-cron-local-time.test.ts).
 import { readFileSync } from 'node:fs';
 import { URL, fileURLToPath } from 'node:url';
 
