@@ -65,9 +65,10 @@ test('node built-ins are required, never imported as ES modules (node 22 would l
   }
   t.true(required >= 2, `node:http and node:https are loaded by require (${required} places)`);
   // What an importer does not use of a built-in is not read: crypto's lazy webcrypto export (and
-  // on node 22 util's diff) stays unloaded when the sidecar's code is loaded.
+  // on node 22 util's diff) stays unloaded when the sidecar's code is loaded; so does
+  // worker_threads, which pino asks about only for an asynchronous destination.
   const sidecarChunk = (await readdir(join(root, 'dist/chunks'))).find((f) => f.startsWith('sidecar-command-') && f.endsWith('.js'));
-  const probe = `await import(${JSON.stringify(pathToFileURL(join(root, 'dist/chunks', sidecarChunk ?? 'missing')).href)}); console.log(JSON.stringify(process.moduleLoadList.filter((m) => /webcrypto|util\\/diff/.test(m))))`;
+  const probe = `await import(${JSON.stringify(pathToFileURL(join(root, 'dist/chunks', sidecarChunk ?? 'missing')).href)}); console.log(JSON.stringify(process.moduleLoadList.filter((m) => /webcrypto|util\\/diff|worker_threads/.test(m))))`;
   const { status, stdout, stderr } = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: root, encoding: 'utf8', env: { ...process.env, NODE_PATH: '' } });
   t.is(status, 0, stderr);
   t.deepEqual(JSON.parse(stdout), []);
