@@ -193,7 +193,7 @@ async function bareNodeCron(port: number): Promise<Started> {
   return startUntilReady(['-e', BARE_NODE_CRON], { PORT: String(port) }, `http://127.0.0.1:${port}/`, 'READY_FILE');
 }
 async function sidecar(env: Record<string, string>, port: number, dvdi = DVDI): Promise<Started> {
-  const cache = COMPILE_CACHE === undefined ? {} : { NODE_COMPILE_CACHE: COMPILE_CACHE };
+  const cache: Record<string, string> = COMPILE_CACHE === undefined ? {} : { NODE_COMPILE_CACHE: COMPILE_CACHE };
   return startUntilReady([...NODE_ARGS, dvdi, 'sidecar'], { ...env, ...cache, DVDI_HTTP_ADDR: `127.0.0.1:${port}` }, `http://127.0.0.1:${port}/readyz`, 'DVDI_READY_FILE');
 }
 
