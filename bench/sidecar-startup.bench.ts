@@ -5,7 +5,7 @@
 //     appears (DVDI_READY_FILE; the bare node writes one once it listens), seen through inotify,
 //     so waiting costs the measured process nothing; then /readyz (or the bare node's /) is asked
 //     once and must answer 200. --ready-by http polls /readyz (/) every 2 ms instead, as earlier
-//     versions of this bench did: each 503 is work for the sidecar (~40 ms more CPU to ready on
+//     versions of this bench did: each 503 is work for the sidecar (~37 ms more CPU to ready on
 //     Node 22), while a kubelet or Marathon asks once a second;
 //   CPU to ready: the process's own time on a CPU up to that moment (/proc/PID/schedstat; its
 //     children, mount(8) say, not counted) — steadier than wall time on a busy machine;
@@ -148,14 +148,13 @@ async function startUntilReady(args: string[], env: Record<string, string>, url:
   const fileEnv = READY_BY === 'file' ? { [readyFileVar]: join(readyDir, name) } : {};
   const started = performance.now();
   const child = spawn(NODE, args, { env: { ...process.env, ...env, ...fileEnv }, stdio: ['ignore', 'ignore', 'ignore'] });
-  // Armed before the process can write the file (fs.watch is set up synchronously).
+  // Armed right after the spawn; a file written before the watch began is seen by fileAppears' own check.
   const appears = READY_BY === 'file' ? fileAppears(readyDir, name, child) : undefined;
   if (appears !== undefined) {
     await appears.catch((error: unknown) => {
       throw new Error(`${args.join(' ')}: ${error instanceof Error ? error.message : String(error)}`);
     });
-  }
-  else {
+  } else {
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode ?? child.signalCode}`);
       try {
