@@ -15,6 +15,7 @@ import { URL, fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 // node-cron's date arithmetic without ICU's locale data (+8.6 MiB RSS on Node 22).
 import { cronLocalTime } from './bundle-stand-ins/node-cron-local-time.mjs';
+import { pinoMainThreadWhenAsked } from './bundle-stand-ins/pino-main-thread-when-asked.mjs';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const requireBuiltin = createRequire(import.meta.url);
@@ -95,30 +96,6 @@ const commanderAsDictionary = {
       if (source.split(COMMANDER_LOOP).length !== 2) throw new Error(`${args.path}: expected one '${COMMANDER_LOOP}' (scripts/bundle.mjs, ioredis-commander-dictionary)`);
       const normalise = 'Commander.prototype.__dvdiDictionaryA = 0; Commander.prototype.__dvdiDictionaryB = 0; delete Commander.prototype.__dvdiDictionaryA; delete Commander.prototype.__dvdiDictionaryB;';
       return { contents: source.replace(COMMANDER_LOOP, `${normalise}\n${COMMANDER_LOOP}`), loader: 'js' };
-    });
-  },
-};
-
-// pino's lib/tools.js reads worker_threads' isMainThread as it loads, for one test made only when
-// a destination is asynchronous (flush it at exit on the main thread); dvdi's logger writes
-// synchronously, so that test never runs. Loading worker_threads (and its MessagePort, worker and
-// serialisation internals) at start cost ~4 ms CPU and ~0.5 MiB peak on Node 22 under the image's
-// flags (farm-bench, 20 runs, require('http') with and without it). The read moves into that test:
-// same answer, asked when needed. The build fails if the two places change (a pino update).
-const PINO_MAIN_THREAD = "const { isMainThread } = require('worker_threads')";
-const PINO_MAIN_THREAD_USE = '!opts.sync && isMainThread)';
-const pinoMainThreadWhenAsked = {
-  name: 'pino-main-thread-when-asked',
-  setup(b) {
-    b.onLoad({ filter: /[\\/]node_modules[\\/]pino[\\/]lib[\\/]tools\.js$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8');
-      if (source.split(PINO_MAIN_THREAD).length !== 2 || source.split(PINO_MAIN_THREAD_USE).length !== 2 || source.split('isMainThread').length !== 3) {
-        throw new Error(`${args.path}: expected one '${PINO_MAIN_THREAD}' used once as '${PINO_MAIN_THREAD_USE}' (scripts/bundle.mjs, pino-main-thread-when-asked)`);
-      }
-      const contents = source
-        .replace(PINO_MAIN_THREAD, "const isMainThread = () => require('worker_threads').isMainThread")
-        .replace(PINO_MAIN_THREAD_USE, '!opts.sync && isMainThread())');
-      return { contents, loader: 'js' };
     });
   },
 };
