@@ -126,13 +126,13 @@ interface Started {
 let readyDir = '';
 let readySeq = 0;
 
-/** Resolves when `name` exists in `dir`, seen through inotify (fs.watch), or rejects when `child` exits first. */
-function fileAppears(dir: string, name: string, child: ChildProcess): Promise<void> {
+/** Resolves when `name` exists in `dir`, seen through inotify (fs.watch), or rejects when `child` (`what`) exits first. */
+function fileAppears(dir: string, name: string, child: ChildProcess, what: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const watcher = watch(dir, (_event, file) => {
       if (file === name && existsSync(join(dir, name))) finish(resolve);
     });
-    const exited = () => finish(() => reject(new Error(`exited with ${child.exitCode ?? child.signalCode} before ${name} appeared`)));
+    const exited = () => finish(() => reject(new Error(`${what} exited with ${child.exitCode ?? child.signalCode} before ${name} appeared`)));
     child.on('exit', exited);
     function finish(then: () => void): void {
       watcher.close();
@@ -149,12 +149,9 @@ async function startUntilReady(args: string[], env: Record<string, string>, url:
   const started = performance.now();
   const child = spawn(NODE, args, { env: { ...process.env, ...env, ...fileEnv }, stdio: ['ignore', 'ignore', 'ignore'] });
   // Armed right after the spawn; a file written before the watch began is seen by fileAppears' own check.
-  const appears = READY_BY === 'file' ? fileAppears(readyDir, name, child) : undefined;
-  if (appears !== undefined) {
-    await appears.catch((error: unknown) => {
-      throw new Error(`${args.join(' ')}: ${error instanceof Error ? error.message : String(error)}`);
-    });
-  } else {
+  const appears = READY_BY === 'file' ? fileAppears(readyDir, name, child, args.join(' ')) : undefined;
+  if (appears !== undefined) await appears;
+  else {
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode ?? child.signalCode}`);
       try {

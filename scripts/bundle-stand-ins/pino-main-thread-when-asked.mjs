@@ -16,7 +16,7 @@ export const pinoMainThreadWhenAsked = {
     b.onLoad({ filter: /[\\/]node_modules[\\/]pino[\\/]lib[\\/]tools\.js$/ }, (args) => {
       const source = readFileSync(args.path, 'utf8');
       if (source.split(PINO_MAIN_THREAD).length !== 2 || source.split(PINO_MAIN_THREAD_USE).length !== 2 || source.split('isMainThread').length !== 3) {
-        throw new Error(`${args.path}: expected one '${PINO_MAIN_THREAD}' used once as '${PINO_MAIN_THREAD_USE}' (scripts/bundle.mjs, pino-main-thread-when-asked)`);
+        throw new Error(`${args.path}: expected one '${PINO_MAIN_THREAD}' used once as '${PINO_MAIN_THREAD_USE}' (scripts/bundle-stand-ins/pino-main-thread-when-asked.mjs)`);
       }
       const contents = source
         .replace(PINO_MAIN_THREAD, "const isMainThread = () => require('worker_threads').isMainThread")
