@@ -9,7 +9,7 @@
 import { stat } from 'node:fs/promises';
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
-import { readMountInfo, type MountInfoEntry } from '../common/mountinfo.js';
+import { readMountInfoAt, type MountInfoEntry } from '../common/mountinfo.js';
 
 /** A volume this sidecar has bound under the mount root. */
 export interface BoundVolume {
@@ -31,7 +31,8 @@ export interface VolumeHealthOptions {
   intervalMs?: number;
   /** Longest a stat may take before the volume counts as dead (default 2000 ms). */
   statTimeoutMs?: number;
-  mountTable?: () => Promise<readonly MountInfoEntry[]>;
+  /** The mount table's entries at these paths (more are fine); default /proc/self/mountinfo's. */
+  mountTable?: (paths: ReadonlySet<string>) => Promise<readonly MountInfoEntry[]>;
   statPath?: (path: string) => Promise<unknown>;
 }
 
@@ -68,7 +69,7 @@ export class VolumeHealthMonitor {
     if (volumes.length === 0) return;
     let table: readonly MountInfoEntry[];
     try {
-      table = await (this.options.mountTable ?? readMountInfo)();
+      table = await (this.options.mountTable ?? readMountInfoAt)(new Set(volumes.map((v) => v.hostPath)));
     } catch (error) {
       // Without the mount table nothing is known: keep the last verdicts.
       this.options.logger.warn({ err: errorCode(error) }, 'volume health: mount table unreadable; verdicts unchanged');

@@ -40,9 +40,10 @@ export async function unmountBelow(dir: string): Promise<void> {
   }
 }
 
-export async function makeSharedRoot(prefix = 'root'): Promise<TempRoot> {
+/** `name`: the root's own directory name (one with a space or a backslash is written escaped in mountinfo). */
+export async function makeSharedRoot(prefix = 'root', name = 'root'): Promise<TempRoot> {
   const dir = await makeTempDir(prefix);
-  const root = join(dir, 'root');
+  const root = join(dir, name);
   await mkdir(root);
   execFileSync('mount', ['--bind', root, root]);
   execFileSync('mount', ['--make-rshared', root]);

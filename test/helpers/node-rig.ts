@@ -62,10 +62,12 @@ export interface NodeRigOptions {
   driver?: string;
   /** The plugin's --habits (rclone: unknown-ID Unmount refused, Path always answers). */
   habits?: 'reference' | 'rclone';
+  /** The mount root's directory name (default `root`). */
+  rootName?: string;
 }
 
 export async function startNodeRig(options: NodeRigOptions = {}): Promise<NodeRig> {
-  const temp = await makeSharedRoot('rig');
+  const temp = await makeSharedRoot('rig', options.rootName);
   const pluginDirs = join(temp.dir, 'plugins');
   await mkdir(pluginDirs);
   const driver = options.driver ?? `rig${randomBytes(3).toString('hex')}`;

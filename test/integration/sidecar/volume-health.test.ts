@@ -1,9 +1,10 @@
 // Readiness follows the mount, with the reference plugin and real mounts: a bind that leaves the
 // mount table turns /readyz 503 and dvdi_volume_healthy 0, and both turn back once the bind is
-// there again; a bind whose source is deleted underneath (mountinfo `//deleted`) is dead too.
+// there again; a bind whose source is deleted underneath (mountinfo `//deleted`) is dead too; a
+// mount root whose path the kernel writes escaped (a space, a backslash) is read as it is.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from '../../helpers/cli.js';
 import { rigsFor } from '../../helpers/node-rig.js';
@@ -48,5 +49,21 @@ test('a bind whose source is deleted underneath is dead (mountinfo //deleted)', 
   const body = (await (await fetch(`${sidecar.url}/readyz`)).json()) as { volumes: Array<{ state: string; reason?: string }> };
   t.regex(body.volumes[0]?.reason ?? '', /source was deleted underneath .*\/\/deleted/);
   t.is(sidecar.child.output.stderr.split('\n').filter((l) => l.includes('volume is dead: not ready')).length, 1);
+  await sidecar.stop();
+});
+
+test('a mount root with a space and a backslash: healthy while bound, dead once the bind is gone', async (t) => {
+  const node = await rig({ rootName: 'mount root\\x' });
+  t.true(node.root.endsWith('/mount root\\x'));
+  t.true((await readFile('/proc/self/mountinfo', 'utf8')).includes('/mount\\040root\\134x'), 'mountinfo writes the root escaped');
+  const sidecar = await node.sidecar({ DVDI_VOLUME_NAME: 'hv3', DVDI_TASK_ID: 'health-3' });
+  await sidecar.waitReady();
+  // The gauge is set by a check: 1 means the check found the bind under its escaped name.
+  await waitFor('gauge 1', async () => (await healthy(sidecar.url, 'hv3')) === '1');
+  t.is((await fetch(`${sidecar.url}/readyz`)).status, 200);
+  execFileSync('umount', ['-l', join(node.root, 'hv3')]);
+  await waitFor('readyz 503', async () => (await fetch(`${sidecar.url}/readyz`)).status === 503, 20_000, 100);
+  t.is(await healthy(sidecar.url, 'hv3'), '0');
+  t.regex(sidecar.child.output.stderr, /gone from the mount table/);
   await sidecar.stop();
 });
