@@ -1,10 +1,11 @@
 // The reconciler's node-local files under ROOT/.dvdi: the sweep lock (one sweep per node at a
 // time, whichever store backs the cluster, since every sidecar of a node shares the mount
-// root), the first-seen times of unexplained binds (so an orphan's grace survives the
+// root), the stamp of the last sweep (so the node's other sidecars, woken for the same cron
+// instant, skip it), the first-seen times of unexplained binds (so an orphan's grace survives the
 // sidecar that first saw it), the mount ledger and the holders' beats.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { readFile, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, lstat, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../common/atomic-file.js';
 import { ErrorCode } from '../common/error-codes.js';
@@ -12,7 +13,7 @@ import { DvdiError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { FileLock } from '../refcount/state-file-lock.js';
 import type { HolderBeatPort, LedgerEntry, MountLedgerPort } from '../lifecycle/ports.js';
-import type { OrphanMemoryPort, SweepLockPort } from './reconcile-sweep.js';
+import type { OrphanMemoryPort, SweepLockPort, SweepStampPort } from './reconcile-sweep.js';
 
 /** The largest node file read: an entry is a few hundred bytes; anything bigger is not ours. */
 const NODE_FILE_MAX_BYTES = 64 * 1024;
@@ -20,8 +21,10 @@ const NODE_FILE_MAX_BYTES = 64 * 1024;
 /**
  * Every finished `*.json` file in `folder` (temp files being written are skipped), parsed and
  * handed to `pick`, which answers the entry, or undefined for a file of another shape. A file
- * that vanished meanwhile, a symlink, one that is not JSON or is larger than NODE_FILE_MAX_BYTES
- * is skipped: an entry is read from the file's content, never from its name.
+ * that vanished meanwhile, a symlink, anything but a regular file (a FIFO planted as `x.json`
+ * blocked a plain open until someone wrote to it, and the sweep with it, under the node's lock),
+ * one that is not JSON or is larger than NODE_FILE_MAX_BYTES is skipped: an entry is read from
+ * the file's content, never from its name.
  */
 async function readEntries<T>(folder: string, pick: (parsed: Record<string, unknown>) => T | undefined): Promise<T[]> {
   let names: string[];
@@ -33,10 +36,11 @@ async function readEntries<T>(folder: string, pick: (parsed: Record<string, unkn
   const entries: T[] = [];
   for (const name of names.filter((n) => n.endsWith('.json') && !n.includes('.tmp-'))) {
     try {
-      const handle = await open(join(folder, name), constants.O_RDONLY | constants.O_NOFOLLOW);
+      const handle = await open(join(folder, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       let text: string | undefined;
       try {
-        if ((await handle.stat()).size <= NODE_FILE_MAX_BYTES) text = await handle.readFile('utf8');
+        const stats = await handle.stat();
+        if (stats.isFile() && stats.size <= NODE_FILE_MAX_BYTES) text = await handle.readFile('utf8');
       } finally {
         await handle.close();
       }
@@ -51,8 +55,15 @@ async function readEntries<T>(folder: string, pick: (parsed: Record<string, unkn
 }
 
 export function sweepLockFile(dir: string, logger: Logger): SweepLockPort {
-  const lock = new FileLock({ path: join(dir, 'reconcile.lock'), logger, timeoutMs: 250 });
+  const path = join(dir, 'reconcile.lock');
+  const lock = new FileLock({ path, logger, timeoutMs: 250 });
   return {
+    // The lock file is created whole when taken: its modification time is when. Anything but a
+    // regular file there is no lock of ours (tryAcquire deals with it).
+    async takenAt() {
+      const stats = await lstat(path).catch(() => undefined);
+      return stats?.isFile() === true ? Math.round(stats.mtimeMs) : undefined;
+    },
     async tryAcquire() {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       try {
@@ -60,6 +71,39 @@ export function sweepLockFile(dir: string, logger: Logger): SweepLockPort {
       } catch (error) {
         if (error instanceof DvdiError && error.code === ErrorCode.StoreLockTimeout) return undefined;
         throw error;
+      }
+    },
+  };
+}
+
+/**
+ * The sweep stamp: the modification time of `dir/last-sweep`, an empty file, set to when the
+ * node's last sweep without errors began. Time only, no content to parse; a symlink or anything
+ * but a regular file there is never opened or followed (no stamp: every sidecar sweeps, as
+ * before stamps), and a stamp later than now is ignored by the sweep.
+ */
+export function sweepStampFile(dir: string): SweepStampPort {
+  const path = join(dir, 'last-sweep');
+  return {
+    async lastStarted() {
+      try {
+        const stats = await lstat(path);
+        return stats.isFile() ? Math.round(stats.mtimeMs) : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    async record(startedAt) {
+      const existing = await lstat(path).catch(() => undefined);
+      if (existing !== undefined && !existing.isFile()) throw new DvdiError(ErrorCode.Internal, `${path} is not a regular file; the sweep stamp is not kept`);
+      // O_NONBLOCK: a FIFO swapped in after the lstat does not hold the open (fstat refuses it).
+      const handle = await open(path, constants.O_RDONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+      try {
+        if (!(await handle.stat()).isFile()) throw new DvdiError(ErrorCode.Internal, `${path} is not a regular file; the sweep stamp is not kept`);
+        const at = new Date(startedAt);
+        await handle.utimes(at, at);
+      } finally {
+        await handle.close();
       }
     },
   };

@@ -13,8 +13,9 @@ export function scheduleReconciler(deps: SweepDeps, expression: string, logger: 
   let running: Promise<unknown> = Promise.resolve();
   const task = cron.schedule(
     expression,
-    () => {
-      running = reconcileOnce(deps).catch((error: unknown) => {
+    (context) => {
+      // Every sidecar of the node wakes for this instant; the first sweeps it, the rest skip.
+      running = reconcileOnce(deps, { slot: context.date.getTime() }).catch((error: unknown) => {
         deps.metrics?.reconcileRuns.inc({ outcome: 'error' });
         logger.error({ err: describeError(error) }, 'reconcile sweep failed');
       });

@@ -3,7 +3,9 @@
 //   2 take over the unmount of every volume with no live holder on this node (lazy unmount of
 //     the bind, driver Unmount with the recorded mount ID, mark unmounted);
 //   3 unmount binds under the mount root that no store record of this node explains (orphans).
-// A per-node lock lets one sweep run at a time. A live holder's volume is never touched: step 2
+// A per-node lock lets one sweep run at a time, and every sidecar of the node wakes for the same
+// cron instant: a scheduled run for an instant the node has been swept since (the sweep stamp)
+// skips, so a node sweeps once per instant, not once per sidecar that waited for the lock. A live holder's volume is never touched: step 2
 // goes through the store's claimUnmount, which refuses while a live holder is on the node, and
 // step 3 only acts on a bind the store has not explained for at least one lease TTL (so holders
 // that re-register after a store data loss, or a mount between its bind and markMounted, are
@@ -29,6 +31,8 @@ import type { RefcountStore, VolumeKey, VolumeView } from '../refcount/refcount-
 /** The per-node sweep lock: `tryAcquire` answers undefined when another sweep holds it. */
 export interface SweepLockPort {
   tryAcquire(): Promise<{ release(): Promise<void> } | undefined>;
+  /** When the lock now held was taken (undefined: free, or not known). */
+  takenAt?(): Promise<number | undefined>;
 }
 
 /** Where the sweep remembers when it first saw each unexplained bind (survives processes). */
@@ -37,18 +41,33 @@ export interface OrphanMemoryPort {
   save(firstSeen: Record<string, number>): Promise<void>;
 }
 
+/** When the node's last sweep without errors began, whichever sidecar ran it. */
+export interface SweepStampPort {
+  lastStarted(): Promise<number | undefined>;
+  record(startedAt: number): Promise<void>;
+}
+
 /** The core's dependencies (with the mount root it sweeps) and the sweep's own. */
 export interface SweepDeps extends LifecycleDeps {
   node: string;
   mounter: MounterPort;
   lock: SweepLockPort;
   orphans: OrphanMemoryPort;
+  /** Without it every run sweeps. */
+  stamp?: SweepStampPort;
   leaseTtlMs: number;
   metrics?: SidecarMetrics;
 }
 
+export interface SweepOptions {
+  /** The cron instant (ms) this run is for: skipped when a sweep of the node began at or after it. */
+  slot?: number;
+}
+
 export interface SweepReport {
+  /** Another sweep held the lock, or (`alreadySwept`) the node was swept since this run's instant. */
   skipped: boolean;
+  alreadySwept?: boolean;
   reaped: VolumeKey[];
   /** Volumes whose node-level unmount this sweep performed. */
   unmounted: VolumeKey[];
@@ -66,8 +85,14 @@ export interface SweepReport {
   errors: Array<{ what: string; error: string }>;
 }
 
-export async function reconcileOnce(deps: SweepDeps): Promise<SweepReport> {
+export async function reconcileOnce(deps: SweepDeps, options: SweepOptions = {}): Promise<SweepReport> {
   const report: SweepReport = { skipped: false, reaped: [], unmounted: [], keptForHolders: [], orphans: [], pendingOrphans: [], probes: [], ledgerUnmounts: [], errors: [] };
+  // Before waiting for the lock: swept since this instant, or being swept by a run that took the
+  // lock since (it sweeps, or it found the stamp). Waiting cost each of the node's other sidecars
+  // ~10 ms of CPU an instant, polling the lock while the first one swept.
+  if (options.slot !== undefined && ((await sweptSince(deps, options.slot)) || isSince(await deps.lock.takenAt?.().catch(() => undefined), options.slot, deps))) {
+    return alreadySwept(deps, report, options.slot);
+  }
   const lock = await deps.lock.tryAcquire().catch((error: unknown) => {
     report.errors.push({ what: 'sweep lock', error: describeError(error) });
     return undefined;
@@ -78,10 +103,18 @@ export async function reconcileOnce(deps: SweepDeps): Promise<SweepReport> {
     return report;
   }
   try {
-    await sweepLocked(deps, report);
+    if (options.slot !== undefined && (await sweptSince(deps, options.slot))) {
+      report.skipped = report.alreadySwept = true;
+    } else {
+      const startedAt = deps.clock.now();
+      await sweepLocked(deps, report);
+      // A sweep with errors leaves no stamp: the next sidecar woken for this instant tries again.
+      if (report.errors.length === 0) await deps.stamp?.record(startedAt).catch((error: unknown) => deps.logger.warn({ err: describeError(error) }, 'sweep stamp not written; the node\'s other sidecars sweep this instant too'));
+    }
   } finally {
     await lock.release().catch((error: unknown) => report.errors.push({ what: 'sweep lock release', error: describeError(error) }));
   }
+  if (report.alreadySwept === true) return alreadySwept(deps, report, options.slot);
   deps.metrics?.reconcileRuns.inc({ outcome: report.errors.length > 0 ? 'error' : 'ok' });
   if (report.unmounted.length > 0 || report.keptForHolders.length > 0 || report.orphans.length > 0 || report.probes.length > 0 || report.ledgerUnmounts.length > 0 || report.errors.length > 0) {
     deps.logger.info(
@@ -91,6 +124,23 @@ export async function reconcileOnce(deps: SweepDeps): Promise<SweepReport> {
   } else {
     deps.logger.debug({ reaped: report.reaped.length, pendingOrphans: report.pendingOrphans }, 'reconcile sweep done');
   }
+  return report;
+}
+
+/** Whether a sweep of the node began at or after `slot`. */
+async function sweptSince(deps: SweepDeps, slot: number): Promise<boolean> {
+  return isSince(await deps.stamp?.lastStarted().catch(() => undefined), slot, deps);
+}
+
+/** `at` is at or after `slot`; a time later than now (a clock stepped back, a forged file) is not believed. */
+function isSince(at: number | undefined, slot: number, deps: SweepDeps): boolean {
+  return at !== undefined && at >= slot && at <= deps.clock.now();
+}
+
+function alreadySwept(deps: SweepDeps, report: SweepReport, slot: number | undefined): SweepReport {
+  report.skipped = report.alreadySwept = true;
+  deps.metrics?.reconcileRuns.inc({ outcome: report.errors.length > 0 ? 'error' : 'skipped' });
+  deps.logger.debug({ slot }, 'reconcile sweep skipped: the node was swept since this instant');
   return report;
 }
 

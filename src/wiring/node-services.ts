@@ -19,7 +19,7 @@ import type { MountLedgerPort, MounterPort } from '../lifecycle/ports.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
 import { LinuxMounter } from '../mounter/linux-mounter.js';
 import { claimMountRoot } from '../mounter/mount-root-owner.js';
-import { holderBeatFiles, mountLedgerFiles, orphanMemoryFile, sweepLockFile } from '../reconcile/node-files.js';
+import { holderBeatFiles, mountLedgerFiles, orphanMemoryFile, sweepLockFile, sweepStampFile } from '../reconcile/node-files.js';
 import type { SweepDeps } from '../reconcile/reconcile-sweep.js';
 import { EmbeddedRefcountStore } from '../refcount/embedded-refcount-store.js';
 import { StoreUnavailableError } from '../refcount/refcount-errors.js';
@@ -198,6 +198,7 @@ export async function openNodeServices(config: Config, options: WiringOptions): 
         drivers,
         mounter,
         lock: sweepLockFile(stateDir, log),
+        stamp: sweepStampFile(stateDir),
         orphans: orphanMemoryFile(stateDir),
         ledger,
         holders,

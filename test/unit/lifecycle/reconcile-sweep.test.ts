@@ -140,3 +140,79 @@ test('a holder that still beats on this node keeps its volume whatever the store
   t.deepEqual(after.orphans, ['pg']);
   t.is(holders.beats.size, 0, 'a beat two TTLs old is forgotten');
 });
+
+test('a scheduled run for an instant the node was swept since skips; a later instant, a failed sweep or a stamp from the future does not', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  let stamp: number | undefined;
+  let listed = 0;
+  const store = Object.create(r.store) as typeof r.store;
+  store.listNode = (node) => {
+    listed += 1;
+    return r.store.listNode(node);
+  };
+  const deps: SweepDeps = { ...sweepDeps(r), store, stamp: { lastStarted: async () => stamp, record: async (at) => void (stamp = at) } };
+  const slot = r.clock.now();
+  r.clock.step(10);
+  const first = await reconcileOnce(deps, { slot });
+  t.false(first.skipped);
+  t.is(stamp, slot + 10, 'the stamp is when the sweep began');
+  t.is(listed, 1);
+  r.clock.step(100); // another sidecar woken for the same instant, after the lock came free
+  const second = await reconcileOnce(deps, { slot });
+  t.true(second.skipped && second.alreadySwept === true);
+  t.is(listed, 1, 'a skipped run reads nothing from the store');
+  t.false((await reconcileOnce(deps)).skipped, 'an unscheduled run (start-up, `dvdi reconcile`) always sweeps');
+  t.is(listed, 2);
+  r.clock.step(30_000);
+  t.false((await reconcileOnce(deps, { slot: r.clock.now() })).skipped, 'the next instant sweeps');
+  t.is(listed, 3);
+
+  // A sweep with errors leaves no stamp: the next sidecar of the same instant tries again.
+  r.clock.step(30_000);
+  const failing = r.clock.now();
+  const before = stamp;
+  store.listNode = async () => {
+    listed += 1;
+    throw new Error('store down');
+  };
+  const failed = await reconcileOnce(deps, { slot: failing });
+  t.true(failed.errors.length > 0);
+  t.is(stamp, before);
+  t.false((await reconcileOnce(deps, { slot: failing })).skipped);
+  t.is(listed, 5);
+
+  // A stamp later than now (a clock stepped back, a forged file) is not believed.
+  stamp = r.clock.now() + 3_600_000;
+  t.false((await reconcileOnce(deps, { slot: r.clock.now() })).skipped);
+  t.is(listed, 6);
+});
+
+test('a scheduled run that finds the lock taken since its instant skips without waiting for it; one taken before waits as before', async (t) => {
+  const r = await rig();
+  t.teardown(() => r.close());
+  let takenAt: number | undefined;
+  let tries = 0;
+  const deps: SweepDeps = {
+    ...sweepDeps(r),
+    lock: {
+      tryAcquire: async () => {
+        tries += 1;
+        return { release: async () => undefined };
+      },
+      takenAt: async () => takenAt,
+    },
+  };
+  const slot = r.clock.now();
+  takenAt = slot + 5; // another sidecar took it for this instant
+  r.clock.step(10);
+  const report = await reconcileOnce(deps, { slot });
+  t.true(report.skipped && report.alreadySwept === true);
+  t.is(tries, 0, 'the lock was not waited for');
+  takenAt = slot - 20_000; // a sweep of an earlier instant (or a stale lock): wait and sweep
+  t.false((await reconcileOnce(deps, { slot })).skipped);
+  t.is(tries, 1);
+  takenAt = r.clock.now() + 60_000; // from the future: not believed
+  t.false((await reconcileOnce(deps, { slot: r.clock.now() })).skipped);
+  t.is(tries, 2);
+});
