@@ -56,18 +56,13 @@ async function readEntries<T>(folder: string, pick: (parsed: Record<string, unkn
 
 export function sweepLockFile(dir: string, logger: Logger): SweepLockPort {
   const path = join(dir, 'reconcile.lock');
-  const lock = new FileLock({ path, logger, timeoutMs: 250 });
+  const waiting = new FileLock({ path, logger, timeoutMs: 250 });
+  const once = new FileLock({ path, logger, timeoutMs: 0 });
   return {
-    // The lock file is created whole when taken: its modification time is when. Anything but a
-    // regular file there is no lock of ours (tryAcquire deals with it).
-    async takenAt() {
-      const stats = await lstat(path).catch(() => undefined);
-      return stats?.isFile() === true ? Math.round(stats.mtimeMs) : undefined;
-    },
-    async tryAcquire() {
+    async tryAcquire(options) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       try {
-        return await lock.acquire();
+        return await (options?.wait === false ? once : waiting).acquire();
       } catch (error) {
         if (error instanceof DvdiError && error.code === ErrorCode.StoreLockTimeout) return undefined;
         throw error;

@@ -4,8 +4,8 @@
 //     the bind, driver Unmount with the recorded mount ID, mark unmounted);
 //   3 unmount binds under the mount root that no store record of this node explains (orphans).
 // A per-node lock lets one sweep run at a time, and every sidecar of the node wakes for the same
-// cron instant: a scheduled run for an instant the node has been swept since (the sweep stamp)
-// skips, so a node sweeps once per instant, not once per sidecar that waited for the lock. A live holder's volume is never touched: step 2
+// cron instant: a scheduled run skips when another holds the lock or when the node has been swept
+// since its instant (the sweep stamp), so a node sweeps once per instant, not once per sidecar. A live holder's volume is never touched: step 2
 // goes through the store's claimUnmount, which refuses while a live holder is on the node, and
 // step 3 only acts on a bind the store has not explained for at least one lease TTL (so holders
 // that re-register after a store data loss, or a mount between its bind and markMounted, are
@@ -30,9 +30,8 @@ import type { RefcountStore, VolumeKey, VolumeView } from '../refcount/refcount-
 
 /** The per-node sweep lock: `tryAcquire` answers undefined when another sweep holds it. */
 export interface SweepLockPort {
-  tryAcquire(): Promise<{ release(): Promise<void> } | undefined>;
-  /** When the lock now held was taken (undefined: free, or not known). */
-  takenAt?(): Promise<number | undefined>;
+  /** `wait: false`: one try, no waiting for a sweep that holds it (default: a short wait). */
+  tryAcquire(options?: { wait?: boolean }): Promise<{ release(): Promise<void> } | undefined>;
 }
 
 /** Where the sweep remembers when it first saw each unexplained bind (survives processes). */
@@ -87,13 +86,11 @@ export interface SweepReport {
 
 export async function reconcileOnce(deps: SweepDeps, options: SweepOptions = {}): Promise<SweepReport> {
   const report: SweepReport = { skipped: false, reaped: [], unmounted: [], keptForHolders: [], orphans: [], pendingOrphans: [], probes: [], ledgerUnmounts: [], errors: [] };
-  // Before waiting for the lock: swept since this instant, or being swept by a run that took the
-  // lock since (it sweeps, or it found the stamp). Waiting cost each of the node's other sidecars
-  // ~10 ms of CPU an instant, polling the lock while the first one swept.
-  if (options.slot !== undefined && ((await sweptSince(deps, options.slot)) || isSince(await deps.lock.takenAt?.().catch(() => undefined), options.slot, deps))) {
-    return alreadySwept(deps, report, options.slot);
-  }
-  const lock = await deps.lock.tryAcquire().catch((error: unknown) => {
+  if (options.slot !== undefined && (await sweptSince(deps, options.slot))) return alreadySwept(deps, report, options.slot);
+  // A scheduled run tries the lock once: the node's other sidecars woke for the same instant, and
+  // whichever holds the lock sweeps it. Waiting (as unscheduled runs do) cost each of them ~10 ms
+  // of CPU an instant, polling the lock while the first one swept.
+  const lock = await deps.lock.tryAcquire(options.slot === undefined ? undefined : { wait: false }).catch((error: unknown) => {
     report.errors.push({ what: 'sweep lock', error: describeError(error) });
     return undefined;
   });
@@ -127,14 +124,10 @@ export async function reconcileOnce(deps: SweepDeps, options: SweepOptions = {})
   return report;
 }
 
-/** Whether a sweep of the node began at or after `slot`. */
+/** Whether a sweep of the node began at or after `slot` (a stamp later than now, from a clock stepped back or a forged file, is not believed). */
 async function sweptSince(deps: SweepDeps, slot: number): Promise<boolean> {
-  return isSince(await deps.stamp?.lastStarted().catch(() => undefined), slot, deps);
-}
-
-/** `at` is at or after `slot`; a time later than now (a clock stepped back, a forged file) is not believed. */
-function isSince(at: number | undefined, slot: number, deps: SweepDeps): boolean {
-  return at !== undefined && at >= slot && at <= deps.clock.now();
+  const last = await deps.stamp?.lastStarted().catch(() => undefined);
+  return last !== undefined && last >= slot && last <= deps.clock.now();
 }
 
 function alreadySwept(deps: SweepDeps, report: SweepReport, slot: number | undefined): SweepReport {

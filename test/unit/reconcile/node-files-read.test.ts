@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { holderBeatFiles, mountLedgerFiles, sweepStampFile } from '../../../src/reconcile/node-files.js';
+import { silentLogger } from '../../../src/common/logger.js';
+import { holderBeatFiles, mountLedgerFiles, sweepLockFile, sweepStampFile } from '../../../src/reconcile/node-files.js';
 
 test('beats and ledger entries: only whole, small, plain JSON files of the right shape are read', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'dvdi-node-files-'));
@@ -61,4 +62,21 @@ test('the sweep stamp: the time of a regular file; a symlink or a FIFO there is 
   execFileSync('mkfifo', [join(dir, 'last-sweep')]);
   t.is(await stamp.lastStarted(), undefined, 'a FIFO is no stamp');
   await t.throwsAsync(stamp.record(1_600_000_000_000)); // refused at once, not blocked on a writer
+});
+
+test('the sweep lock: a second taker waits for it, or with wait: false gives up at once', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'dvdi-node-files-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const lock = sweepLockFile(dir, silentLogger());
+  const held = await lock.tryAcquire();
+  t.truthy(held);
+  t.is(await lock.tryAcquire({ wait: false }), undefined);
+  const waiting = lock.tryAcquire();
+  setTimeout(() => void held?.release(), 50);
+  const next = await waiting; // freed within the 250 ms wait
+  t.truthy(next);
+  await next?.release();
+  const free = await lock.tryAcquire({ wait: false });
+  t.truthy(free, 'a free lock is taken by one try');
+  await free?.release();
 });
