@@ -61,9 +61,9 @@ function parseMountInfoLine(line: string): MountInfoEntry | undefined {
  * the others. The health check reads the table every 5 s for its task's few binds, while the
  * table holds every bind of every task on the node (each sidecar sees the shared mount root):
  * parsing all of it cost ~2 ms of CPU and ~500 KB of garbage a read at 426 lines under the
- * image's flags, against 0.3 ms and ~1 KB (bench/mountinfo-scan.bench.ts). Only the mount point field of each line is
- * looked at, in place; a field with a backslash (an escaped space, tab, newline or backslash) is
- * unescaped first, like parseMountInfo does.
+ * image's flags, against 0.3 ms and ~1 KB (bench/mountinfo-scan.bench.ts). Only the mount
+ * point field of each line is looked at, in place; a field with a backslash (an escaped space,
+ * tab, newline or backslash) is unescaped first, like parseMountInfo does.
  */
 export function parseMountInfoAt(text: string, paths: ReadonlySet<string>): MountInfoEntry[] {
   const entries: MountInfoEntry[] = [];

@@ -74,8 +74,8 @@ export function sweepLockFile(dir: string, logger: Logger): SweepLockPort {
 /**
  * The sweep stamp: the modification time of `dir/last-sweep`, an empty file, set to when the
  * node's last sweep without errors began. Time only, no content to parse; a symlink or anything
- * but a regular file there is never opened or followed (no stamp: every sidecar sweeps, as
- * before stamps), and a stamp later than now is ignored by the sweep.
+ * but a regular file there is never opened or followed (no stamp: a sidecar that wakes for an
+ * instant after its sweep ended sweeps it again), and a stamp later than now is ignored by the sweep.
  */
 export function sweepStampFile(dir: string): SweepStampPort {
   const path = join(dir, 'last-sweep');
