@@ -5,10 +5,10 @@
 //   3 unmount binds under the mount root that no store record of this node explains (orphans).
 // A per-node lock lets one sweep run at a time, and every sidecar of the node wakes for the same
 // cron instant: a scheduled run skips when another holds the lock or when the node has been swept
-// since its instant (the sweep stamp), so a node sweeps once per instant, not once per sidecar. A live holder's volume is never touched: step 2
-// goes through the store's claimUnmount, which refuses while a live holder is on the node, and
-// step 3 only acts on a bind the store has not explained for at least one lease TTL (so holders
-// that re-register after a store data loss, or a mount between its bind and markMounted, are
+// since its instant (the sweep stamp), so a node sweeps once per instant, not once per sidecar.
+// A live holder's volume is never touched: step 2 goes through the store's claimUnmount, which
+// refuses while a live holder is on the node, and step 3 only acts on a bind the store has not
+// explained for at least one lease TTL (so holders that re-register after a store data loss, or a mount between its bind and markMounted, are
 // never mistaken for orphans). Nor is a volume that a holder of this node still keeps by the
 // node's own knowledge, its beat (lifecycle/ports.ts HolderBeatPort), whatever the store says:
 // after a failover longer than the TTL, or one that lost the last writes, the store shows the
@@ -52,7 +52,7 @@ export interface SweepDeps extends LifecycleDeps {
   mounter: MounterPort;
   lock: SweepLockPort;
   orphans: OrphanMemoryPort;
-  /** Without it every run sweeps. */
+  /** Without it only the lock keeps the node's sidecars from sweeping one instant twice. */
   stamp?: SweepStampPort;
   leaseTtlMs: number;
   metrics?: SidecarMetrics;
@@ -99,9 +99,11 @@ export async function reconcileOnce(deps: SweepDeps, options: SweepOptions = {})
     deps.metrics?.reconcileRuns.inc({ outcome: report.errors.length > 0 ? 'error' : 'skipped' });
     return report;
   }
+  let sweptMeanwhile = false;
   try {
+    // Again under the lock: a sweep may have finished between the first look and the lock.
     if (options.slot !== undefined && (await sweptSince(deps, options.slot))) {
-      report.skipped = report.alreadySwept = true;
+      sweptMeanwhile = true;
     } else {
       const startedAt = deps.clock.now();
       await sweepLocked(deps, report);
@@ -111,7 +113,7 @@ export async function reconcileOnce(deps: SweepDeps, options: SweepOptions = {})
   } finally {
     await lock.release().catch((error: unknown) => report.errors.push({ what: 'sweep lock release', error: describeError(error) }));
   }
-  if (report.alreadySwept === true) return alreadySwept(deps, report, options.slot);
+  if (sweptMeanwhile) return alreadySwept(deps, report, options.slot);
   deps.metrics?.reconcileRuns.inc({ outcome: report.errors.length > 0 ? 'error' : 'ok' });
   if (report.unmounted.length > 0 || report.keptForHolders.length > 0 || report.orphans.length > 0 || report.probes.length > 0 || report.ledgerUnmounts.length > 0 || report.errors.length > 0) {
     deps.logger.info(
