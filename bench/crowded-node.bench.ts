@@ -12,13 +12,14 @@
 // --cron defaults to every 5 s, six times the default schedule, so that a minute holds twelve
 // instants; at the default (every 30 s) the sweep share of the CPU is a sixth of this one's.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeSharedRoot } from '../test/helpers/mount-root.js';
 import { freePort, startRedisServer, stopAllRedis } from '../test/helpers/redis-server.js';
+import { cpuSeconds } from './proc-stat.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,11 +44,6 @@ for (const [name, value] of [['--sidecars', N], ['--window-seconds', WINDOW_S], 
 const builds = [{ label: 'now', dvdi: values.dvdi }, ...(values.before === undefined ? [] : [{ label: 'before', dvdi: values.before }])];
 for (const b of builds) if (!existsSync(b.dvdi)) throw new Error(`${b.dvdi} does not exist: run \`npm run build\` (or build the baseline) first`);
 
-/** utime + stime of a process, in seconds (field 14 and 15 of /proc/PID/stat, clock ticks of 10 ms). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 async function runCounts(ports: number[]): Promise<{ ok: number; skipped: number; error: number }> {
   const total = { ok: 0, skipped: 0, error: 0 };

@@ -36,6 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeSharedRoot } from '../test/helpers/mount-root.js';
 import { freePort, startRedisServer, stopAllRedis } from '../test/helpers/redis-server.js';
+import { cpuSeconds } from './proc-stat.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({
@@ -74,7 +75,6 @@ const NODE = values.node;
 if (values['ready-by'] !== 'file' && values['ready-by'] !== 'http') throw new Error(`--ready-by: 'file' or 'http', not '${values['ready-by']}'`);
 const READY_BY = values['ready-by'];
 const COMPILE_CACHE = values['compile-cache'];
-const CLK_TCK = 100; // USER_HZ on Linux
 /** RSS is read again this long after ready, when the work ready left for later has run. */
 const SETTLE_MS = 1_000;
 
@@ -99,11 +99,6 @@ function procStatus(pid: number, field: string): number {
   return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
 }
 /** User + system CPU seconds of a running process, from /proc/PID/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
 
 /** Milliseconds a running process has spent on a CPU (the first field of /proc/PID/schedstat, ns). */
 function cpuMs(pid: number): number {

@@ -9,8 +9,8 @@
 // A live holder's volume is never touched: step 2 goes through the store's claimUnmount, which
 // refuses while a live holder is on the node, and step 3 only acts on a bind the store has not
 // explained for at least one lease TTL (so holders that re-register after a store data loss, or
-// a mount between its bind and markMounted, are never mistaken for orphans). Nor is a volume that a holder of this node still keeps by the
-// node's own knowledge, its beat (lifecycle/ports.ts HolderBeatPort), whatever the store says:
+// a mount between its bind and markMounted, are never mistaken for orphans). Nor is a volume
+// that a holder of this node still keeps by the node's own knowledge, its beat (lifecycle/ports.ts HolderBeatPort), whatever the store says:
 // after a failover longer than the TTL, or one that lost the last writes, the store shows the
 // holder's lease lapsed or its record gone, while the holder is alive and re-registers as soon
 // as its own connection is back (each process finds the new primary on its own, seconds apart).
