@@ -17,9 +17,14 @@
 //     beside a bare node idle for the same period, sampled every --sample-seconds (default 600)
 //     to show whether RSS and CPU stay flat;
 //   image size: `docker image inspect` of --image (optional; uses DOCKER_HOST like docker does).
+// With --memory-limit MiB, every measured process (bare node and sidecar alike) runs in a memory
+// cgroup of its own with that limit, as in a container with that memory limit: node sizes its
+// young generation from it (under ~1 GiB: 2 MiB, as --max-semi-space-size=1 would), and the
+// kernel enforces it. It enters through `sh -c 'echo $$ > cgroup.procs; exec node ...'` (the same
+// PID; ~1 ms more to start, for both alike).
 // Run (root): npm run build && node --import tsx bench/sidecar-startup.bench.ts
 //   [--runs 10] [--stores embedded,redis] [--idle-seconds 600] [--sample-seconds 600]
-//   [--ready-by file|http] [--compile-cache DIR (NODE_COMPILE_CACHE for the sidecar, as in the
+//   [--memory-limit MiB (0: none, the default)] [--ready-by file|http] [--compile-cache DIR (NODE_COMPILE_CACHE for the sidecar, as in the
 //   image; node >= 22.1 fills it during the warm-up run)]
 //   [--node-args=--enable-source-maps] [--help]
 //   (--node-args: node flags for the sidecar only, as the image's entrypoint gives them; the bare
@@ -27,6 +32,8 @@
 //   [--node /path/to/node (another node binary for all three processes, e.g. the image's Node 22)]
 //   [--image dvdi-test/sidecar] [--dvdi path/to/dist/cli/dvdi.js (another build, to measure)]
 //   [--before path/to/dist/cli/dvdi.js (a baseline build, measured in the same alternation)]
+//   [--before-node-args="..." (the baseline's node flags, when its image gave others; default
+//   --node-args)]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, watch } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -35,6 +42,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeSharedRoot } from '../test/helpers/mount-root.js';
+import { createMemoryCgroup, type MemoryCgroup } from '../test/helpers/memory-cgroup.js';
 import { freePort, startRedisServer, stopAllRedis } from '../test/helpers/redis-server.js';
 import { cpuSeconds } from './proc-stat.js';
 
@@ -51,8 +59,10 @@ const { values } = parseArgs({
     node: { type: 'string', default: process.execPath },
     image: { type: 'string' },
     before: { type: 'string' },
+    'before-node-args': { type: 'string' },
     'ready-by': { type: 'string', default: 'file' },
     'compile-cache': { type: 'string' },
+    'memory-limit': { type: 'string', default: '0' },
   },
 });
 if (values.help) {
@@ -68,13 +78,18 @@ const SAMPLE_S = Math.max(1, Number(values['sample-seconds']));
 const STORES = values.stores.split(',').filter((s) => s !== '');
 /** Another build's dvdi.js (the previous commit's, say), measured in the same alternation as "STORE, before". */
 const BEFORE = values.before;
-const VARIANTS = STORES.flatMap((store) => [{ key: store, store, dvdi: DVDI }, ...(BEFORE === undefined ? [] : [{ key: `${store}, before`, store, dvdi: BEFORE }])]);
 const NODE_ARGS = values['node-args'].split(' ').filter((s) => s !== '');
+const BEFORE_NODE_ARGS = values['before-node-args']?.split(' ').filter((s) => s !== '') ?? NODE_ARGS;
+const VARIANTS = STORES.flatMap((store) => [{ key: store, store, dvdi: DVDI, nodeArgs: NODE_ARGS }, ...(BEFORE === undefined ? [] : [{ key: `${store}, before`, store, dvdi: BEFORE, nodeArgs: BEFORE_NODE_ARGS }])]);
 /** The node binary for every process measured (the image's Node 22, say): bare node, sidecar and plugin alike. */
 const NODE = values.node;
 if (values['ready-by'] !== 'file' && values['ready-by'] !== 'http') throw new Error(`--ready-by: 'file' or 'http', not '${values['ready-by']}'`);
 const READY_BY = values['ready-by'];
 const COMPILE_CACHE = values['compile-cache'];
+const MEMORY_LIMIT_MIB = Number(values['memory-limit']);
+if (!Number.isInteger(MEMORY_LIMIT_MIB) || MEMORY_LIMIT_MIB < 0) throw new Error(`--memory-limit: MiB, a whole number (0: none), not '${values['memory-limit']}'`);
+/** The memory cgroup each measured process runs in (--memory-limit), removed once it has stopped. */
+const cgroups = new Map<ChildProcess, MemoryCgroup>();
 /** RSS is read again this long after ready, when the work ready left for later has run. */
 const SETTLE_MS = 1_000;
 
@@ -98,8 +113,6 @@ function procStatus(pid: number, field: string): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
 }
-/** User + system CPU seconds of a running process, from /proc/PID/stat. */
-
 /** Milliseconds a running process has spent on a CPU (the first field of /proc/PID/schedstat, ns). */
 function cpuMs(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
@@ -141,8 +154,11 @@ function fileAppears(dir: string, name: string, child: ChildProcess, what: strin
 async function startUntilReady(args: string[], env: Record<string, string>, url: string, readyFileVar: string): Promise<Started> {
   const name = `ready-${process.pid}-${readySeq++}`;
   const fileEnv = READY_BY === 'file' ? { [readyFileVar]: join(readyDir, name) } : {};
+  const cgroup = MEMORY_LIMIT_MIB > 0 ? await createMemoryCgroup('bench', MEMORY_LIMIT_MIB * 1024 * 1024) : undefined;
+  const [command, argv] = cgroup?.wrap(NODE, args) ?? [NODE, args];
   const started = performance.now();
-  const child = spawn(NODE, args, { env: { ...process.env, ...env, ...fileEnv }, stdio: ['ignore', 'ignore', 'ignore'] });
+  const child = spawn(command, argv, { env: { ...process.env, ...env, ...fileEnv }, stdio: ['ignore', 'ignore', 'ignore'] });
+  if (cgroup !== undefined) cgroups.set(child, cgroup);
   // Armed right after the spawn; a file written before the watch began is seen by fileAppears' own check.
   const appears = READY_BY === 'file' ? fileAppears(readyDir, name, child, args.join(' ')) : undefined;
   if (appears !== undefined) await appears;
@@ -171,10 +187,13 @@ async function startUntilReady(args: string[], env: Record<string, string>, url:
 }
 
 async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  child.kill('SIGTERM');
-  await exited;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    child.kill('SIGTERM');
+    await exited;
+  }
+  await cgroups.get(child)?.remove();
+  cgroups.delete(child);
 }
 
 async function bareNode(port: number): Promise<Started> {
@@ -183,9 +202,9 @@ async function bareNode(port: number): Promise<Started> {
 async function bareNodeCron(port: number): Promise<Started> {
   return startUntilReady(['-e', BARE_NODE_CRON], { PORT: String(port) }, `http://127.0.0.1:${port}/`, 'READY_FILE');
 }
-async function sidecar(env: Record<string, string>, port: number, dvdi = DVDI): Promise<Started> {
+async function sidecar(env: Record<string, string>, port: number, dvdi = DVDI, nodeArgs = NODE_ARGS): Promise<Started> {
   const cache: Record<string, string> = COMPILE_CACHE === undefined ? {} : { NODE_COMPILE_CACHE: COMPILE_CACHE };
-  return startUntilReady([...NODE_ARGS, dvdi, 'sidecar'], { ...env, ...cache, DVDI_HTTP_ADDR: `127.0.0.1:${port}` }, `http://127.0.0.1:${port}/readyz`, 'DVDI_READY_FILE');
+  return startUntilReady([...nodeArgs, dvdi, 'sidecar'], { ...env, ...cache, DVDI_HTTP_ADDR: `127.0.0.1:${port}` }, `http://127.0.0.1:${port}/readyz`, 'DVDI_READY_FILE');
 }
 
 const f = (n: number, w = 8) => (Number.isFinite(n) ? n.toFixed(n >= 100 ? 0 : n >= 10 ? 1 : 2) : '-').padStart(w);
@@ -216,7 +235,7 @@ async function main(): Promise<void> {
     const envOf = (store: string, task: string) => ({ ...common, ...storeEnv[store], DVDI_TASK_ID: task });
 
     // Warm-up (creates the volume, warms the page cache), not counted.
-    for (const v of VARIANTS) await stop((await sidecar(envOf(v.store, 'warm'), port, v.dvdi)).child);
+    for (const v of VARIANTS) await stop((await sidecar(envOf(v.store, 'warm'), port, v.dvdi, v.nodeArgs)).child);
     await stop((await bareNode(port)).child);
 
     const base = { ms: [] as number[], cpu: [] as number[], rss: [] as number[], settled: [] as number[], settledAnon: [] as number[] };
@@ -238,7 +257,7 @@ async function main(): Promise<void> {
       cron.settled.push(c.settledMiB);
       cron.settledAnon.push(c.settledAnonMiB);
       for (const v of VARIANTS) {
-        const s = await sidecar(envOf(v.store, `bench-${i}`), port, v.dvdi);
+        const s = await sidecar(envOf(v.store, `bench-${i}`), port, v.dvdi, v.nodeArgs);
         await stop(s.child);
         const figures = side[v.key]!;
         figures.ms.push(s.ms);
@@ -255,7 +274,7 @@ async function main(): Promise<void> {
     }
 
     const out = process.stdout;
-    out.write(`sidecar start-up beside a bare node HTTP server — node ${NODE === process.execPath ? process.version : execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim()}, ${availableParallelism()} CPUs, ${RUNS} alternating runs${NODE_ARGS.length > 0 ? `, sidecar under node ${NODE_ARGS.join(' ')}` : ''}\n`);
+    out.write(`sidecar start-up beside a bare node HTTP server — node ${NODE === process.execPath ? process.version : execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim()}, ${availableParallelism()} CPUs, ${RUNS} alternating runs${NODE_ARGS.length > 0 ? `, sidecar under node ${NODE_ARGS.join(' ')}` : ''}${BEFORE !== undefined && BEFORE_NODE_ARGS !== NODE_ARGS ? `, before under node ${BEFORE_NODE_ARGS.join(' ') || '(no flags)'}` : ''}${MEMORY_LIMIT_MIB > 0 ? `, each in a memory cgroup of ${MEMORY_LIMIT_MIB} MiB` : ''}\n`);
     out.write(`(dir plugin, 1 volume; bare node = node -e "http.createServer(...).listen(port)"; ready seen ${READY_BY === 'file' ? 'by its ready file (inotify)' : 'by polling HTTP every 2 ms'}${COMPILE_CACHE === undefined ? '' : '; sidecar with NODE_COMPILE_CACHE'}; ratios pair by pair)\n`);
     out.write(`${'figure'.padEnd(66)}${'median'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}\n`);
     out.write(row('bare node, start → listening (ms)', base.ms));
@@ -320,6 +339,8 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const child of idle) await stop(child);
+    // A process that failed its start: stopped if it still runs, its cgroup removed.
+    for (const child of [...cgroups.keys()]) await stop(child);
     await stop(plugin);
     await stopAllRedis();
     await temp.cleanup();

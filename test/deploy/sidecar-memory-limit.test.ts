@@ -4,12 +4,16 @@
 // a loop-backend volume (mkfs, losetup, mount) with the Redis store, and its peak RSS (VmHWM,
 // polled from /proc while it attaches, runs and detaches) stays below every example's limit,
 // and its RSS once ready within the Kubernetes request. A figure of the process, not a timing.
+// It runs in a memory cgroup with the smallest of those limits, as its container would: the
+// kernel enforces the limit (node also sizes its heap from it), and the OOM killer must not
+// have struck.
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import test from 'ava';
 import { parseAllDocuments } from 'yaml';
 import { buildBundle, imageNodeFlags, type Bundle } from '../helpers/bundle.js';
 import { startDvdi, waitFor } from '../helpers/cli.js';
+import { createMemoryCgroup } from '../helpers/memory-cgroup.js';
 import { startNodeRig } from '../helpers/node-rig.js';
 import { startRedisServer, stopAllRedis } from '../helpers/redis-server.js';
 import { REPO, filesIn } from './deploy-checks.js';
@@ -75,8 +79,10 @@ test('the examples limit the sidecar container above its measured peak while it 
   const flags = await imageNodeFlags();
   const redis = await startRedisServer();
   const rig = await startNodeRig({ backend: 'loop', env: { DVDI_REDIS_URL: redis.url, DVDI_LOG_LEVEL: 'info' } });
+  const smallest = Math.min(...limits.map((l) => l.limitBytes));
+  const cgroup = await createMemoryCgroup('memory-limit', smallest);
   try {
-    const child = startDvdi(['sidecar'], { ...rig.env, DVDI_TASK_ID: 'mem-1', DVDI_VOLUME_NAME: 'memvol', DVDI_VOLUME_OPTS: 'size=0.05' }, [...flags, bundle.dvdi]);
+    const child = startDvdi(['sidecar'], { ...rig.env, DVDI_TASK_ID: 'mem-1', DVDI_VOLUME_NAME: 'memvol', DVDI_VOLUME_OPTS: 'size=0.05' }, [...flags, bundle.dvdi], cgroup.wrap);
     const pid = child.pid!;
     let peak = 0;
     const poll = setInterval(() => {
@@ -108,8 +114,10 @@ test('the examples limit the sidecar container above its measured peak while it 
       peak = Math.max(peak, statusBytes(pid, 'VmHWM'));
       child.kill('SIGTERM');
       const finished = await child.finished;
+      t.is(cgroup.oomKills(), 0, `the OOM killer struck in the ${(smallest / MiB).toFixed(0)} MiB cgroup`);
       t.is(finished.code, 0, finished.stderr);
-      t.log(`node ${flags.join(' ')}: RSS at ready ${(readyRss / MiB).toFixed(1)} MiB, peak RSS (VmHWM) ${(peak / MiB).toFixed(1)} MiB`);
+      const charged = cgroup.peakBytes();
+      t.log(`node ${flags.join(' ')}, in a ${(smallest / MiB).toFixed(0)} MiB memory cgroup: RSS at ready ${(readyRss / MiB).toFixed(1)} MiB, peak RSS (VmHWM) ${(peak / MiB).toFixed(1)} MiB, cgroup peak ${charged === undefined ? 'not kept by this kernel' : `${(charged / MiB).toFixed(1)} MiB`}`);
       for (const limit of limits) {
         t.true(peak < limit.limitBytes, `${limit.where}: peak ${(peak / MiB).toFixed(1)} MiB must stay below ${(limit.limitBytes / MiB).toFixed(0)} MiB`);
         if (limit.requestBytes !== undefined) {
@@ -118,9 +126,13 @@ test('the examples limit the sidecar container above its measured peak while it 
       }
     } finally {
       clearInterval(poll);
-      if (child.exitCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await child.finished;
+      }
     }
   } finally {
     await rig.stop();
+    await cgroup.remove();
   }
 });

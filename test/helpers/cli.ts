@@ -13,9 +13,13 @@ export interface Finished {
   stderr: string;
 }
 
+/** How to run node inside something (a memory cgroup's `wrap`, say): the argv that runs `command args`. */
+export type Wrap = (command: string, args: readonly string[]) => [string, string[]];
+
 /** Start `dvdi ARGS` with extra env; collects output. */
-export function startDvdi(args: string[], env: Record<string, string | undefined> = {}, entry = DVDI): ChildProcess & { output: { stdout: string; stderr: string }; finished: Promise<Finished> } {
-  const child = spawn(process.execPath, [...entry, ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startDvdi(args: string[], env: Record<string, string | undefined> = {}, entry = DVDI, wrap?: Wrap): ChildProcess & { output: { stdout: string; stderr: string }; finished: Promise<Finished> } {
+  const [command, argv] = wrap?.(process.execPath, [...entry, ...args]) ?? [process.execPath, [...entry, ...args]];
+  const child = spawn(command, argv, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = { stdout: '', stderr: '' };
   child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()));
