@@ -128,6 +128,8 @@ interface Started {
   settledMiB: number;
   /** RssAnon SETTLE_MS after ready. */
   settledAnonMiB: number;
+  /** What its memory cgroup (--memory-limit) is charged with SETTLE_MS after ready; NaN without one. */
+  chargedMiB: number;
 }
 
 /** Where ready files appear (--ready-by file); set in main(). */
@@ -183,7 +185,7 @@ async function startUntilReady(args: string[], env: Record<string, string>, url:
   }
   // What ready deferred (the reconciler's first cron date, say) has run a second later.
   await new Promise((r) => setTimeout(r, SETTLE_MS));
-  return { child, ms, cpuMs: cpu, rssMiB, settledMiB: procStatus(child.pid ?? 0, 'VmRSS'), settledAnonMiB: procStatus(child.pid ?? 0, 'RssAnon') };
+  return { child, ms, cpuMs: cpu, rssMiB, settledMiB: procStatus(child.pid ?? 0, 'VmRSS'), settledAnonMiB: procStatus(child.pid ?? 0, 'RssAnon'), chargedMiB: cgroup === undefined ? NaN : cgroup.usageBytes() / 1024 / 1024 };
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -238,10 +240,10 @@ async function main(): Promise<void> {
     for (const v of VARIANTS) await stop((await sidecar(envOf(v.store, 'warm'), port, v.dvdi, v.nodeArgs)).child);
     await stop((await bareNode(port)).child);
 
-    const base = { ms: [] as number[], cpu: [] as number[], rss: [] as number[], settled: [] as number[], settledAnon: [] as number[] };
+    const base = { ms: [] as number[], cpu: [] as number[], rss: [] as number[], settled: [] as number[], settledAnon: [] as number[], charged: [] as number[] };
     const cron = { ms: [] as number[], rss: [] as number[], settled: [] as number[], settledAnon: [] as number[] };
-    const side: Record<string, { ms: number[]; cpu: number[]; cpuRatio: number[]; rss: number[]; settled: number[]; settledAnon: number[]; msRatio: number[]; rssRatio: number[]; settledRatio: number[]; cronRatio: number[] }> = {};
-    for (const { key } of VARIANTS) side[key] = { ms: [], cpu: [], cpuRatio: [], rss: [], settled: [], settledAnon: [], msRatio: [], rssRatio: [], settledRatio: [], cronRatio: [] };
+    const side: Record<string, { ms: number[]; cpu: number[]; cpuRatio: number[]; rss: number[]; settled: number[]; settledAnon: number[]; charged: number[]; msRatio: number[]; rssRatio: number[]; settledRatio: number[]; cronRatio: number[] }> = {};
+    for (const { key } of VARIANTS) side[key] = { ms: [], cpu: [], cpuRatio: [], rss: [], settled: [], settledAnon: [], charged: [], msRatio: [], rssRatio: [], settledRatio: [], cronRatio: [] };
     for (let i = 0; i < RUNS; i++) {
       const b = await bareNode(port);
       await stop(b.child);
@@ -250,6 +252,7 @@ async function main(): Promise<void> {
       base.rss.push(b.rssMiB);
       base.settled.push(b.settledMiB);
       base.settledAnon.push(b.settledAnonMiB);
+      base.charged.push(b.chargedMiB);
       const c = await bareNodeCron(port);
       await stop(c.child);
       cron.ms.push(c.ms);
@@ -266,6 +269,7 @@ async function main(): Promise<void> {
         figures.rss.push(s.rssMiB);
         figures.settled.push(s.settledMiB);
         figures.settledAnon.push(s.settledAnonMiB);
+        figures.charged.push(s.chargedMiB);
         figures.settledRatio.push(s.settledMiB / b.settledMiB);
         figures.cronRatio.push(s.settledMiB / c.settledMiB);
         figures.msRatio.push(s.ms / b.ms);
@@ -298,6 +302,12 @@ async function main(): Promise<void> {
     out.write(row(`bare node, of which anonymous, ${SETTLE_MS / 1000} s later (MiB)`, base.settledAnon));
     out.write(row(`bare node + node-cron, of which anonymous, ${SETTLE_MS / 1000} s later`, cron.settledAnon));
     for (const { key: store } of VARIANTS) out.write(row(`dvdi sidecar (${store}), of which anonymous, ${SETTLE_MS / 1000} s after`, side[store]!.settledAnon));
+    if (MEMORY_LIMIT_MIB > 0) {
+      // What the container is charged with: its own memory and the file pages it was first to
+      // bring in (the node binary's are in the page cache already, charged to whoever read them first).
+      out.write(row(`bare node, charged to its memory cgroup ${SETTLE_MS / 1000} s later (MiB)`, base.charged));
+      for (const { key: store } of VARIANTS) out.write(row(`dvdi sidecar (${store}), charged to its cgroup ${SETTLE_MS / 1000} s after`, side[store]!.charged));
+    }
 
     if (IDLE_S > 0) {
       // One of each, started now and left alone: leases renew every TTL/3, the reconciler runs

@@ -14,6 +14,8 @@ export interface MemoryCgroup {
   limitBytes: number;
   /** argv that runs `command args...` inside the cgroup (sh writes its PID, then execs: same PID). */
   wrap: (command: string, args: readonly string[]) => [string, string[]];
+  /** The memory the cgroup is charged with now: its processes' own and the page cache they brought in first (what a kubelet's working set starts from). */
+  usageBytes(): number;
   /** The most memory the cgroup was charged with (its processes' own and the page cache they brought in), when the kernel keeps it. */
   peakBytes(): number | undefined;
   /** How many of its processes the kernel's OOM killer has killed for the limit. */
@@ -26,20 +28,21 @@ interface Hierarchy {
   base: string;
   limitFile: string;
   peakFile: string;
+  usageFile: string;
   /** The file with an `oom_kill N` line. */
   eventsFile: string;
 }
 
 function hierarchy(): Hierarchy {
   const v2 = '/sys/fs/cgroup/cgroup.controllers';
-  if (existsSync(v2) && readFileSync(v2, 'utf8').split(/\s+/).includes('memory')) return { base: '/sys/fs/cgroup', limitFile: 'memory.max', peakFile: 'memory.peak', eventsFile: 'memory.events' };
-  if (existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes')) return { base: '/sys/fs/cgroup/memory', limitFile: 'memory.limit_in_bytes', peakFile: 'memory.max_usage_in_bytes', eventsFile: 'memory.oom_control' };
+  if (existsSync(v2) && readFileSync(v2, 'utf8').split(/\s+/).includes('memory')) return { base: '/sys/fs/cgroup', limitFile: 'memory.max', peakFile: 'memory.peak', usageFile: 'memory.current', eventsFile: 'memory.events' };
+  if (existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes')) return { base: '/sys/fs/cgroup/memory', limitFile: 'memory.limit_in_bytes', peakFile: 'memory.max_usage_in_bytes', usageFile: 'memory.usage_in_bytes', eventsFile: 'memory.oom_control' };
   throw new Error('no memory cgroup controller: neither /sys/fs/cgroup (v2, with memory) nor /sys/fs/cgroup/memory (v1)');
 }
 
 export async function createMemoryCgroup(label: string, limitBytes: number): Promise<MemoryCgroup> {
   if (!Number.isSafeInteger(limitBytes) || limitBytes <= 0) throw new Error(`memory cgroup limit: a positive number of bytes, not ${limitBytes}`);
-  const { base, limitFile, peakFile, eventsFile } = hierarchy();
+  const { base, limitFile, peakFile, usageFile, eventsFile } = hierarchy();
   if (limitFile === 'memory.max') {
     // A v2 child gets the memory controller only if its parent hands it down.
     const control = join(base, 'cgroup.subtree_control');
@@ -57,6 +60,7 @@ export async function createMemoryCgroup(label: string, limitBytes: number): Pro
   return {
     dir,
     limitBytes,
+    usageBytes: () => Number(readFileSync(join(dir, usageFile), 'utf8').trim()),
     peakBytes() {
       try {
         return Number(readFileSync(join(dir, peakFile), 'utf8').trim());
