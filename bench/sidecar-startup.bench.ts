@@ -16,6 +16,13 @@
 //     schedule for --idle-seconds (default 600), then its RSS and the CPU time it used while idle,
 //     beside a bare node idle for the same period, sampled every --sample-seconds (default 600)
 //     to show whether RSS and CPU stay flat;
+//   the attach floor: the least any Node program must do to attach the volume as the sidecar
+//     does, on the same machine in the same alternation — the bare node's HTTP listener, then
+//     Plugin.Activate, VolumeDriver.Create and VolumeDriver.Mount over the plugin's socket, the
+//     six mount(8) runs of the staged bind (bind a staging directory onto itself, make it
+//     private, bind the driver's mountpoint onto it, remount nosuid,nodev, move it into place,
+//     unmount the staging bind) and the ready file; no configuration, store, lease, metrics or
+//     check of any reply or mount. Its ratio to the bare node is a lower bound for the sidecar's;
 //   image size: `docker image inspect` of --image (optional; uses DOCKER_HOST like docker does).
 // With --memory-limit MiB, every measured process (bare node and sidecar alike) runs in a memory
 // cgroup of its own with that limit, as in a container with that memory limit: node sizes its
@@ -36,7 +43,8 @@
 //   --node-args)]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, watch } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rmdir } from 'node:fs/promises';
+import { request } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,6 +104,42 @@ const SETTLE_MS = 1_000;
 // The yardstick: the least a Node service that answers HTTP can be.
 // With READY_FILE it writes that file once it listens, as the sidecar writes DVDI_READY_FILE.
 const BARE_NODE = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1', () => process.env.READY_FILE && require('node:fs').writeFileSync(process.env.READY_FILE, ''))`;
+// The attach floor (see the header): plain CommonJS, no dependency, nothing checked.
+const ATTACH_FLOOR = `
+const http = require('node:http'); const { execFile } = require('node:child_process'); const fs = require('node:fs');
+const { SOCK, VOL, ROOT, ID, READY_FILE, PORT } = process.env;
+const call = (path, body) => new Promise((resolve, reject) => {
+  const q = http.request({ socketPath: SOCK, path, method: 'POST' }, (r) => { let d = ''; r.on('data', (c) => (d += c)); r.on('end', () => resolve(JSON.parse(d))); });
+  q.on('error', reject); q.end(JSON.stringify(body));
+});
+const run = (cmd, args) => new Promise((resolve, reject) => execFile(cmd, args, (e) => (e ? reject(e) : resolve())));
+http.createServer((q, s) => s.end('ok')).listen(Number(PORT), '127.0.0.1', async () => {
+  await call('/Plugin.Activate', {});
+  await call('/VolumeDriver.Create', { Name: VOL, Opts: {} });
+  const { Mountpoint } = await call('/VolumeDriver.Mount', { Name: VOL, ID });
+  const stage = ROOT + '/.floor-stage', target = ROOT + '/' + VOL;
+  fs.mkdirSync(stage, { recursive: true }); fs.mkdirSync(target, { recursive: true });
+  await run('mount', ['--bind', stage, stage]);
+  await run('mount', ['--make-private', stage]);
+  await run('mount', ['--bind', Mountpoint, stage]);
+  await run('mount', ['-o', 'remount,bind,nosuid,nodev', stage]);
+  await run('mount', ['--move', stage, target]);
+  await run('umount', [stage]);
+  fs.writeFileSync(READY_FILE, '');
+});`;
+
+/** VolumeDriver.Unmount of `id` over the plugin's socket (the floor's Mount, undone after it stopped). */
+function pluginUnmount(socketPath: string, name: string, id: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const q = request({ socketPath, path: '/VolumeDriver.Unmount', method: 'POST' }, (r) => {
+      r.resume();
+      r.on('end', () => resolve());
+    });
+    q.on('error', reject);
+    q.end(JSON.stringify({ Name: name, ID: id }));
+  });
+}
+
 // The same with one node-cron schedule (the reconciler's default): what the chosen scheduler alone
 // costs — its date arithmetic goes through Intl.DateTimeFormat, which loads ICU data.
 const BARE_NODE_CRON = `require('node-cron').schedule('*/30 * * * * *', () => {}); ${BARE_NODE}`;
@@ -204,6 +248,22 @@ async function bareNode(port: number): Promise<Started> {
 async function bareNodeCron(port: number): Promise<Started> {
   return startUntilReady(['-e', BARE_NODE_CRON], { PORT: String(port) }, `http://127.0.0.1:${port}/`, 'READY_FILE');
 }
+let floorSeq = 0;
+/** The attach floor, ready; stopped and its mount undone (bind unmounted, the plugin's Mount released) by the caller's `undo`. */
+async function attachFloor(port: number, socket: string, root: string, volume: string): Promise<Started & { undo(): Promise<void> }> {
+  const id = `floor-${process.pid}-${floorSeq++}`;
+  const started = await startUntilReady(['-e', ATTACH_FLOOR], { PORT: String(port), SOCK: socket, VOL: volume, ROOT: root, ID: id }, `http://127.0.0.1:${port}/`, 'READY_FILE');
+  return {
+    ...started,
+    async undo() {
+      await stop(started.child);
+      execFileSync('umount', ['--lazy', join(root, volume)]);
+      await rmdir(join(root, '.floor-stage'));
+      await pluginUnmount(socket, volume, id);
+    },
+  };
+}
+
 async function sidecar(env: Record<string, string>, port: number, dvdi = DVDI, nodeArgs = NODE_ARGS): Promise<Started> {
   const cache: Record<string, string> = COMPILE_CACHE === undefined ? {} : { NODE_COMPILE_CACHE: COMPILE_CACHE };
   return startUntilReady([...nodeArgs, dvdi, 'sidecar'], { ...env, ...cache, DVDI_HTTP_ADDR: `127.0.0.1:${port}` }, `http://127.0.0.1:${port}/readyz`, 'DVDI_READY_FILE');
@@ -239,9 +299,12 @@ async function main(): Promise<void> {
     // Warm-up (creates the volume, warms the page cache), not counted.
     for (const v of VARIANTS) await stop((await sidecar(envOf(v.store, 'warm'), port, v.dvdi, v.nodeArgs)).child);
     await stop((await bareNode(port)).child);
+    const socket = join(plugins, 'benchdir.sock');
+    await (await attachFloor(port, socket, temp.root, 'floorvol')).undo();
 
     const base = { ms: [] as number[], cpu: [] as number[], rss: [] as number[], settled: [] as number[], settledAnon: [] as number[], charged: [] as number[] };
     const cron = { ms: [] as number[], rss: [] as number[], settled: [] as number[], settledAnon: [] as number[] };
+    const floor = { ms: [] as number[], cpu: [] as number[], msRatio: [] as number[], cpuRatio: [] as number[] };
     const side: Record<string, { ms: number[]; cpu: number[]; cpuRatio: number[]; rss: number[]; settled: number[]; settledAnon: number[]; charged: number[]; msRatio: number[]; rssRatio: number[]; settledRatio: number[]; cronRatio: number[] }> = {};
     for (const { key } of VARIANTS) side[key] = { ms: [], cpu: [], cpuRatio: [], rss: [], settled: [], settledAnon: [], charged: [], msRatio: [], rssRatio: [], settledRatio: [], cronRatio: [] };
     for (let i = 0; i < RUNS; i++) {
@@ -259,6 +322,12 @@ async function main(): Promise<void> {
       cron.rss.push(c.rssMiB);
       cron.settled.push(c.settledMiB);
       cron.settledAnon.push(c.settledAnonMiB);
+      const fl = await attachFloor(port, socket, temp.root, 'floorvol');
+      await fl.undo();
+      floor.ms.push(fl.ms);
+      floor.cpu.push(fl.cpuMs);
+      floor.msRatio.push(fl.ms / b.ms);
+      floor.cpuRatio.push(fl.cpuMs / b.cpuMs);
       for (const v of VARIANTS) {
         const s = await sidecar(envOf(v.store, `bench-${i}`), port, v.dvdi, v.nodeArgs);
         await stop(s.child);
@@ -282,9 +351,13 @@ async function main(): Promise<void> {
     out.write(`(dir plugin, 1 volume; bare node = node -e "http.createServer(...).listen(port)"; ready seen ${READY_BY === 'file' ? 'by its ready file (inotify)' : 'by polling HTTP every 2 ms'}${COMPILE_CACHE === undefined ? '' : '; sidecar with NODE_COMPILE_CACHE'}; ratios pair by pair)\n`);
     out.write(`${'figure'.padEnd(66)}${'median'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}\n`);
     out.write(row('bare node, start → listening (ms)', base.ms));
+    out.write(row('attach floor, start → ready (ms)', floor.ms));
+    out.write(row('  ratio to bare node (a lower bound for the sidecar\'s)', floor.msRatio));
     for (const { key: store } of VARIANTS) out.write(row(`dvdi sidecar (${store}), start → ready (ms)`, side[store]!.ms));
     for (const { key: store } of VARIANTS) out.write(row(`  ratio to bare node (${store})`, side[store]!.msRatio));
     out.write(row('bare node, CPU time to listening (ms)', base.cpu));
+    out.write(row('attach floor, CPU time to ready (ms)', floor.cpu));
+    out.write(row('  ratio to bare node', floor.cpuRatio));
     for (const { key: store } of VARIANTS) out.write(row(`dvdi sidecar (${store}), CPU time to ready (ms)`, side[store]!.cpu));
     for (const { key: store } of VARIANTS) out.write(row(`  ratio to bare node (${store})`, side[store]!.cpuRatio));
     out.write(row('bare node, RSS when listening (MiB)', base.rss));
