@@ -32,6 +32,26 @@ function loadInputs(env: Env, hostname: string): { config: Config; specs: readon
   return { config, specs };
 }
 
+/** Why a listen on DVDI_HTTP_ADDR failed, for the errors a setting (or a neighbour) causes. */
+const LISTEN_FAILURES: Record<string, string> = {
+  EADDRINUSE: 'the address is in use (another process in this network namespace listens there)',
+  EADDRNOTAVAIL: 'the host is not an address of this network namespace',
+  EACCES: 'a port below 1024 needs CAP_NET_BIND_SERVICE',
+};
+
+/**
+ * A listen failure that the setting explains becomes a configuration error naming
+ * DVDI_HTTP_ADDR and the accepted form (exit 2, nothing mounted yet); any other error stays.
+ */
+function listenError(error: unknown, config: Config): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const why = code === undefined ? undefined : LISTEN_FAILURES[code];
+  if (why === undefined) return error;
+  const { host, port } = config.httpAddr;
+  const shown = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return new ConfigError([{ variable: 'DVDI_HTTP_ADDR', message: `DVDI_HTTP_ADDR=${JSON.stringify(shown)} cannot be listened on: ${why} (${code}); expected a free host:port of this host, e.g. 127.0.0.1:9651, or port 0 for any free one` }]);
+}
+
 /** Runs the sidecar until shutdown; resolves with the process exit code (docs/contract). */
 export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
   let inputs: Inputs;
@@ -61,7 +81,9 @@ export async function runSidecar(proc: SidecarProcess): Promise<ExitCodeT> {
     http = await startHttpServer(
       { readiness: () => view.readiness(), status: () => view.status(), registry },
       { host: config.httpAddr.host, port: config.httpAddr.port, endpoints: config.httpEndpoints, logger: logger.child({ module: 'http' }) },
-    );
+    ).catch((error: unknown) => {
+      throw listenError(error, config);
+    });
     logger.info({ url: http.url }, 'http endpoints listening');
     const { runStarted } = await import('./sidecar-session.js');
     return await runStarted(proc, inputs, { logger, metrics, view, shutdown });
