@@ -1,12 +1,14 @@
 // What the sidecars of one node cost each other while idle: N sidecars on one node (one volume
-// each, the reference plugin's dir backend, one Redis store), left alone for --window-seconds
+// each, the reference plugin's dir backend, one Redis store or the embedded one), left alone for --window-seconds
 // while their leases renew, their health checks read the mount table, and every one of them
 // runs the reconciler on the same cron instants. Reported: the sweeps that ran and the runs that
 // skipped (dvdi_reconcile_runs_total, summed over the sidecars) and the CPU time all N used in the
 // window (/proc/PID/stat), for the build under test and, with --before, a baseline build, in
-// alternating rounds on the same machine. Figures only, never asserted.
+// alternating rounds on the same machine; with --sidecars 20,100 both counts alternate too, so
+// that what one more sidecar costs the others shows in one run. Figures only, never asserted.
 // Run (root): npm run build && node --import tsx bench/crowded-node.bench.ts
-//   [--sidecars 20] [--window-seconds 60] [--rounds 2] [--cron '*/5 * * * * *']
+//   [--sidecars 20[,100...]] [--store redis|embedded] [--window-seconds 60] [--rounds 2]
+//   [--cron '*/5 * * * * *']
 //   [--node /path/to/node] [--node-args="--no-opt --max-semi-space-size=1"]
 //   [--dvdi dist/cli/dvdi.js] [--before OLD/dist/cli/dvdi.js]
 // --cron defaults to every 5 s, six times the default schedule, so that a minute holds twelve
@@ -24,6 +26,7 @@ import { cpuSeconds } from './proc-stat.js';
 const { values } = parseArgs({
   options: {
     sidecars: { type: 'string', default: '20' },
+    store: { type: 'string', default: 'redis' },
     'window-seconds': { type: 'string', default: '60' },
     rounds: { type: 'string', default: '2' },
     cron: { type: 'string', default: '*/5 * * * * *' },
@@ -33,12 +36,14 @@ const { values } = parseArgs({
     before: { type: 'string' },
   },
 });
-const N = Number(values.sidecars);
+const COUNTS = values.sidecars.split(',').map(Number);
+const STORE = values.store;
+if (STORE !== 'redis' && STORE !== 'embedded') throw new Error(`--store: redis or embedded, not '${STORE}'`);
 const WINDOW_S = Number(values['window-seconds']);
 const ROUNDS = Number(values.rounds);
 const NODE = values.node;
 const NODE_ARGS = values['node-args'].split(' ').filter((a) => a !== '');
-for (const [name, value] of [['--sidecars', N], ['--window-seconds', WINDOW_S], ['--rounds', ROUNDS]] as const) {
+for (const [name, value] of [...COUNTS.map((n) => ['--sidecars', n] as const), ['--window-seconds', WINDOW_S], ['--rounds', ROUNDS]] as const) {
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name}: a whole number ≥ 1, not ${String(value)}`);
 }
 const builds = [{ label: 'now', dvdi: values.dvdi }, ...(values.before === undefined ? [] : [{ label: 'before', dvdi: values.before }])];
@@ -60,7 +65,7 @@ async function stop(children: ChildProcess[]): Promise<void> {
   await Promise.all(exits);
 }
 
-async function round(dvdi: string, n: number, redisUrl: string): Promise<{ ok: number; skipped: number; error: number; cpu: number }> {
+async function round(dvdi: string, n: number, redisUrl: string | undefined): Promise<{ ok: number; skipped: number; error: number; cpu: number }> {
   const temp = await makeSharedRoot('bench-crowd');
   const plugins = join(temp.dir, 'plugins');
   await mkdir(plugins);
@@ -71,9 +76,11 @@ async function round(dvdi: string, n: number, redisUrl: string): Promise<{ ok: n
     const ports: number[] = [];
     const readyFiles: string[] = [];
     for (let i = 0; i < n; i++) {
-      const port = await freePort();
+      // The sidecars listen only later, all at once: a port handed out twice would fail one.
+      let port = await freePort();
+      while (ports.includes(port)) port = await freePort();
       const ready = join(temp.dir, `ready-${i}`);
-      const env = { ...process.env, DVDI_MOUNT_ROOT: temp.root, DVDI_PLUGIN_DIRS: plugins, DVDI_VOLUME_NAME: `crowd${i}`, DVDI_VOLUME_DRIVER: 'crowd', DVDI_NODE_ID: 'crowded', DVDI_TASK_ID: `crowd-${i}`, DVDI_REDIS_URL: redisUrl, DVDI_LOG_LEVEL: 'error', DVDI_HTTP_ADDR: `127.0.0.1:${port}`, DVDI_RECONCILE_CRON: values.cron, DVDI_READY_FILE: ready };
+      const env = { ...process.env, DVDI_MOUNT_ROOT: temp.root, DVDI_PLUGIN_DIRS: plugins, DVDI_VOLUME_NAME: `crowd${i}`, DVDI_VOLUME_DRIVER: 'crowd', DVDI_NODE_ID: 'crowded', DVDI_TASK_ID: `crowd-${i}`, ...(redisUrl === undefined ? {} : { DVDI_REDIS_URL: redisUrl }), DVDI_LOG_LEVEL: 'error', DVDI_HTTP_ADDR: `127.0.0.1:${port}`, DVDI_RECONCILE_CRON: values.cron, DVDI_READY_FILE: ready };
       sidecars.push(spawn(NODE, [...NODE_ARGS, dvdi, 'sidecar'], { env, stdio: ['ignore', 'ignore', 'inherit'] }));
       ports.push(port);
       readyFiles.push(ready);
@@ -101,17 +108,19 @@ async function round(dvdi: string, n: number, redisUrl: string): Promise<{ ok: n
 }
 
 async function main(): Promise<void> {
-  const redis = await startRedisServer();
+  const redis = STORE === 'redis' ? await startRedisServer() : undefined;
   try {
     const rows: string[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      for (const b of builds) {
-        const got = await round(b.dvdi, N, redis.url);
-        rows.push(`${String(r + 1).padStart(5)}  ${b.label.padEnd(8)}${String(got.ok).padStart(8)}${String(got.skipped).padStart(9)}${String(got.error).padStart(7)}${got.cpu.toFixed(2).padStart(10)}${((100 * got.cpu) / WINDOW_S / N).toFixed(2).padStart(12)}`);
+      for (const n of COUNTS) {
+        for (const b of builds) {
+          const got = await round(b.dvdi, n, redis?.url);
+          rows.push(`${String(r + 1).padStart(5)}${String(n).padStart(10)}  ${b.label.padEnd(8)}${String(got.ok).padStart(8)}${String(got.skipped).padStart(9)}${String(got.error).padStart(7)}${got.cpu.toFixed(2).padStart(10)}${((100 * got.cpu) / WINDOW_S / n).toFixed(2).padStart(12)}`);
+        }
       }
     }
-    process.stdout.write(`${N} idle sidecars on one node (Redis store, dir plugin, cron ${values.cron}), ${WINDOW_S} s window — node ${NODE === process.execPath ? process.version : 'from --node'}${NODE_ARGS.length > 0 ? `, sidecars under ${NODE_ARGS.join(' ')}` : ''}\n`);
-    process.stdout.write(`round  build      sweeps  skipped  failed   CPU s  CPU %/sidecar\n${rows.join('\n')}\n`);
+    process.stdout.write(`${COUNTS.join(' and ')} idle sidecars on one node (${STORE === 'redis' ? 'Redis' : 'embedded'} store, dir plugin, cron ${values.cron}), ${WINDOW_S} s window — node ${NODE === process.execPath ? process.version : 'from --node'}${NODE_ARGS.length > 0 ? `, sidecars under ${NODE_ARGS.join(' ')}` : ''}\n`);
+    process.stdout.write(`round  sidecars  build      sweeps  skipped  failed   CPU s  CPU %/sidecar\n${rows.join('\n')}\n`);
   } finally {
     await stopAllRedis();
   }
