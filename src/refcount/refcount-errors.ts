@@ -6,9 +6,20 @@ import { cleanExternalText as clean, showExternal as x } from '../common/externa
 
 /** The embedded store's lock file stayed held by a live owner for longer than the bounded wait. */
 export class StoreLockTimeoutError extends DvdiError {
-  constructor(lockPath: string, waitedMs: number, owner: string | undefined) {
-    super('DVDI_STORE_LOCK_TIMEOUT', `state lock ${lockPath} still held by ${owner ?? 'an unknown owner'} after ${Math.round(waitedMs)} ms`, {
-      context: { lockPath, waitedMs: Math.round(waitedMs), owner },
+  /**
+   * `heldForMs`: how long the last owner had held it when the wait ended; `handOvers`: how often
+   * the lock changed hands during the wait (0: one owner held it all along).
+   */
+  constructor(lockPath: string, waitedMs: number, owner: string | undefined, how: { heldForMs: number; handOvers: number }) {
+    const who = owner ?? 'an unknown owner';
+    const waited = Math.round(waitedMs);
+    const held = Math.round(how.heldForMs);
+    const message =
+      how.handOvers === 0
+        ? `state lock ${lockPath} still held by ${who} after ${waited} ms`
+        : `state lock ${lockPath} not free for this process after ${waited} ms: it changed hands ${how.handOvers} times meanwhile (the node's other sidecars kept it busy); held now by ${who}, for ${held} ms`;
+    super('DVDI_STORE_LOCK_TIMEOUT', message, {
+      context: { lockPath, waitedMs: waited, owner, heldForMs: held, handOvers: how.handOvers },
       exitCode: ExitCode.Unavailable,
     });
   }

@@ -38,8 +38,16 @@ export interface LockOwner {
 export interface FileLockOptions {
   path: string;
   logger: Logger;
-  /** Give up waiting after this long. */
+  /**
+   * Give up once one owner has held the lock this long while we wait (a stuck holder). Default
+   * 10 s; 0: one try.
+   */
   timeoutMs?: number;
+  /**
+   * Give up after waiting this long in all, however often the lock changed hands meanwhile (a
+   * busy node: many holders, each brief). Default 6 × timeoutMs.
+   */
+  maxWaitMs?: number;
   /** Age after which a lock whose owner cannot be probed is considered abandoned. */
   staleMs?: number;
   /** Real time for waits and ages (the lock is an OS matter, not the store's model time). */
@@ -162,6 +170,7 @@ export class FileLock {
   readonly path: string;
   private readonly logger: Logger;
   private readonly timeoutMs: number;
+  private readonly maxWaitMs: number;
   private readonly staleMs: number;
   private readonly clock: Clock;
 
@@ -169,11 +178,17 @@ export class FileLock {
     this.path = options.path;
     this.logger = options.logger;
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.maxWaitMs = options.maxWaitMs ?? 6 * this.timeoutMs;
     this.staleMs = options.staleMs ?? 30_000;
     this.clock = options.clock ?? systemClock;
   }
 
-  /** Take the lock, waiting (bounded) while a live owner holds it. */
+  /**
+   * Take the lock, waiting while live owners hold it: until one owner has held it for timeoutMs
+   * (stuck), or for maxWaitMs in all while it keeps changing hands (each owner's section is
+   * brief, but a node with many sidecars starting at once queues many; a waiter that gave up
+   * whenever the lock had been busy for timeoutMs would fail although every owner was quick).
+   */
   async acquire(): Promise<HeldLock> {
     const me = await ownIdentity();
     const start = this.clock.monotonic();
@@ -181,6 +196,9 @@ export class FileLock {
     let nextReport = start + 1000;
     let lastOwner: string | undefined;
     let brokeStale = false;
+    /** The owner (its lock file's text) seen last, and since when. */
+    let holding: { text: string; since: number } | undefined;
+    let handOvers = 0;
     for (;;) {
       const owner: LockOwner = { ...me, nonce: randomBytes(8).toString('hex'), takenAt: this.clock.now() };
       const text = JSON.stringify(owner);
@@ -203,10 +221,16 @@ export class FileLock {
         continue;
       }
 
-      const waited = this.clock.monotonic() - start;
-      if (waited >= this.timeoutMs) throw new StoreLockTimeoutError(this.path, waited, lastOwner);
-      if (this.clock.monotonic() >= nextReport) {
-        this.logger.warn({ lockPath: this.path, waitedMs: Math.round(waited), owner: lastOwner }, 'waiting for the refcount state lock');
+      const now = this.clock.monotonic();
+      if (holding?.text !== seen.text) {
+        if (holding !== undefined) handOvers += 1;
+        holding = { text: seen.text, since: now };
+      }
+      const waited = now - start;
+      const heldFor = now - holding.since;
+      if (heldFor >= this.timeoutMs || waited >= this.maxWaitMs) throw new StoreLockTimeoutError(this.path, waited, lastOwner, { heldForMs: heldFor, handOvers });
+      if (now >= nextReport) {
+        this.logger.warn({ lockPath: this.path, waitedMs: Math.round(waited), owner: lastOwner, heldForMs: Math.round(heldFor), handOvers }, 'waiting for the refcount state lock');
         nextReport += 1000;
       }
       // Jittered backoff up to 25 ms: critical sections are short, so waiters should retry soon

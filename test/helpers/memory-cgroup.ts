@@ -40,13 +40,15 @@ function hierarchy(): Hierarchy {
   throw new Error('no memory cgroup controller: neither /sys/fs/cgroup (v2, with memory) nor /sys/fs/cgroup/memory (v1)');
 }
 
+/** Throws, saying why, where no memory cgroup can be made here. */
 export async function createMemoryCgroup(label: string, limitBytes: number): Promise<MemoryCgroup> {
   if (!Number.isSafeInteger(limitBytes) || limitBytes <= 0) throw new Error(`memory cgroup limit: a positive number of bytes, not ${limitBytes}`);
   const { base, limitFile, peakFile, usageFile, eventsFile } = hierarchy();
   if (limitFile === 'memory.max') {
-    // A v2 child gets the memory controller only if its parent hands it down.
+    // A v2 child gets the memory controller only if its parent hands it down; turning that on
+    // would change the machine for good, so it is asked for instead.
     const control = join(base, 'cgroup.subtree_control');
-    if (!readFileSync(control, 'utf8').split(/\s+/).includes('memory')) await writeFile(control, '+memory');
+    if (!readFileSync(control, 'utf8').split(/\s+/).includes('memory')) throw new Error(`${control} does not hand the memory controller to child cgroups (echo +memory > ${control} would)`);
   }
   const dir = join(base, `dvdi-test-${label}-${process.pid}-${randomBytes(3).toString('hex')}`);
   await mkdir(dir);

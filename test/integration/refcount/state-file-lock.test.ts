@@ -1,10 +1,12 @@
 // The state lock's owner rules against real files and real processes: a live owner makes others
-// wait (bounded, logged, typed timeout); a dead one (exited, pid reused, other boot, abandoned
+// wait (bounded, logged, typed timeout; a lock that keeps changing hands is waited for longer,
+// up to maxWaitMs, since every owner is quick); a dead one (exited, pid reused, other boot, abandoned
 // in another PID namespace, or never written) is broken; a fresh foreign lock is respected.
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, readlink, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileLock, type LockOwner } from '../../../src/refcount/state-file-lock.js';
 import { StoreLockTimeoutError } from '../../../src/refcount/refcount-errors.js';
@@ -113,4 +115,68 @@ test('a long wait is logged while it lasts', async (t) => {
   await t.throwsAsync(new FileLock({ path, logger: pino(sink), timeoutMs: 1300 }).acquire(), { instanceOf: StoreLockTimeoutError });
   await held.release();
   t.true(lines.some((line) => line.includes('waiting for the refcount state lock') && line.includes(`pid ${process.pid}`)));
+});
+
+/**
+ * Owners in another PID namespace (a busy node's other sidecars), each holding the lock for
+ * `everyMs` and handing it straight to the next: the lock file is replaced, never absent.
+ */
+async function churn(path: string, owner: Omit<LockOwner, 'nonce' | 'takenAt'>, everyMs: number): Promise<{ stop(release: boolean): Promise<void> }> {
+  let stopped = false;
+  const handOver = async () => {
+    const next = `${path}.next`;
+    await writeFile(next, JSON.stringify({ ...owner, nonce: randomBytes(6).toString('hex'), takenAt: Date.now() }));
+    await rename(next, path);
+  };
+  await handOver(); // held before the waiter comes
+  const running = (async () => {
+    while (!stopped) {
+      await new Promise((r) => setTimeout(r, everyMs));
+      if (!stopped) await handOver();
+    }
+  })();
+  return {
+    async stop(release) {
+      stopped = true;
+      await running;
+      if (release) await rm(path, { force: true });
+    },
+  };
+}
+
+test('a lock that keeps changing hands is waited for past timeoutMs, and taken once it is free', async (t) => {
+  const path = await setup(t);
+  const others = await churn(path, { ...(await me()), pid: 1, pidNs: 'pid:[1]' }, 60);
+  const started = Date.now();
+  const waiting = lockAt(path, { timeoutMs: 300, maxWaitMs: 10_000 }).acquire();
+  await new Promise((r) => setTimeout(r, 900));
+  await others.stop(true);
+  const held = await waiting;
+  t.true(Date.now() - started >= 900, 'it waited three times timeoutMs without giving up');
+  t.false(held.brokeStale, 'nobody was judged dead');
+  await held.release();
+});
+
+test('a lock that keeps changing hands for maxWaitMs: a typed timeout saying how often it changed hands', async (t) => {
+  const path = await setup(t);
+  const others = await churn(path, { ...(await me()), pid: 1, pidNs: 'pid:[1]' }, 50);
+  t.teardown(() => others.stop(true));
+  const error = await t.throwsAsync(lockAt(path, { timeoutMs: 300, maxWaitMs: 1000 }).acquire(), { instanceOf: StoreLockTimeoutError });
+  t.is(error.code, 'DVDI_STORE_LOCK_TIMEOUT');
+  t.regex(error.message, /not free for this process after \d+ ms: it changed hands \d+ times meanwhile/);
+  t.true(Number(error.context.handOvers) >= 5, `changed hands ${String(error.context.handOvers)} times`);
+  t.true(Number(error.context.waitedMs) >= 1000);
+});
+
+test('one owner holding it for timeoutMs ends the wait however long the wait was before', async (t) => {
+  const path = await setup(t);
+  const others = await churn(path, { ...(await me()), pid: 1, pidNs: 'pid:[1]' }, 50);
+  const waiting = t.throwsAsync(lockAt(path, { timeoutMs: 300, maxWaitMs: 60_000 }).acquire(), { instanceOf: StoreLockTimeoutError });
+  await new Promise((r) => setTimeout(r, 600));
+  await others.stop(false); // the last owner keeps it: stuck
+  const error = await waiting;
+  t.true(Number(error.context.heldForMs) >= 300);
+  // 600 ms of hand-overs, then at least 300 ms of the last owner (its hand-over up to 50 ms before the stop).
+  t.true(Number(error.context.waitedMs) >= 800, `waited ${String(error.context.waitedMs)} ms: the hand-overs before did not count against timeoutMs`);
+  t.regex(error.message, /held now by pid 1 \(pid:\[1\]\), for \d+ ms/);
 });
