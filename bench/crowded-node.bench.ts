@@ -8,7 +8,7 @@
 // that what one more sidecar costs the others shows in one run. Figures only, never asserted.
 // Run (root): npm run build && node --import tsx bench/crowded-node.bench.ts
 //   [--sidecars 20[,100...]] [--store redis|embedded] [--window-seconds 60] [--rounds 2]
-//   [--cron '*/5 * * * * *']
+//   [--cron '*/5 * * * * *'] [--log-level error (the sidecars', on stderr)]
 //   [--node /path/to/node] [--node-args="--no-opt --max-semi-space-size=1"]
 //   [--dvdi dist/cli/dvdi.js] [--before OLD/dist/cli/dvdi.js]
 // --cron defaults to every 5 s, six times the default schedule, so that a minute holds twelve
@@ -27,6 +27,7 @@ const { values } = parseArgs({
   options: {
     sidecars: { type: 'string', default: '20' },
     store: { type: 'string', default: 'redis' },
+    'log-level': { type: 'string', default: 'error' },
     'window-seconds': { type: 'string', default: '60' },
     rounds: { type: 'string', default: '2' },
     cron: { type: 'string', default: '*/5 * * * * *' },
@@ -80,7 +81,7 @@ async function round(dvdi: string, n: number, redisUrl: string | undefined): Pro
       let port = await freePort();
       while (ports.includes(port)) port = await freePort();
       const ready = join(temp.dir, `ready-${i}`);
-      const env = { ...process.env, DVDI_MOUNT_ROOT: temp.root, DVDI_PLUGIN_DIRS: plugins, DVDI_VOLUME_NAME: `crowd${i}`, DVDI_VOLUME_DRIVER: 'crowd', DVDI_NODE_ID: 'crowded', DVDI_TASK_ID: `crowd-${i}`, ...(redisUrl === undefined ? {} : { DVDI_REDIS_URL: redisUrl }), DVDI_LOG_LEVEL: 'error', DVDI_HTTP_ADDR: `127.0.0.1:${port}`, DVDI_RECONCILE_CRON: values.cron, DVDI_READY_FILE: ready };
+      const env = { ...process.env, DVDI_MOUNT_ROOT: temp.root, DVDI_PLUGIN_DIRS: plugins, DVDI_VOLUME_NAME: `crowd${i}`, DVDI_VOLUME_DRIVER: 'crowd', DVDI_NODE_ID: 'crowded', DVDI_TASK_ID: `crowd-${i}`, ...(redisUrl === undefined ? {} : { DVDI_REDIS_URL: redisUrl }), DVDI_LOG_LEVEL: values['log-level'], DVDI_HTTP_ADDR: `127.0.0.1:${port}`, DVDI_RECONCILE_CRON: values.cron, DVDI_READY_FILE: ready };
       sidecars.push(spawn(NODE, [...NODE_ARGS, dvdi, 'sidecar'], { env, stdio: ['ignore', 'ignore', 'inherit'] }));
       ports.push(port);
       readyFiles.push(ready);
@@ -89,7 +90,8 @@ async function round(dvdi: string, n: number, redisUrl: string | undefined): Pro
     for (const file of readyFiles) {
       while (!existsSync(file)) {
         if (Date.now() > deadline) throw new Error(`${file}: a sidecar was not ready within 120 s`);
-        if (sidecars.some((c) => c.exitCode !== null)) throw new Error('a sidecar exited before it was ready');
+        const dead = sidecars.findIndex((c) => c.exitCode !== null);
+        if (dead >= 0) throw new Error(`sidecar crowd-${dead} exited with ${sidecars[dead]!.exitCode} before it was ready (its log lines are above)`);
         await new Promise((r) => setTimeout(r, 50));
       }
     }
@@ -110,17 +112,16 @@ async function round(dvdi: string, n: number, redisUrl: string | undefined): Pro
 async function main(): Promise<void> {
   const redis = STORE === 'redis' ? await startRedisServer() : undefined;
   try {
-    const rows: string[] = [];
+    process.stdout.write(`${COUNTS.join(' and ')} idle sidecars on one node (${STORE === 'redis' ? 'Redis' : 'embedded'} store, dir plugin, cron ${values.cron}), ${WINDOW_S} s window — node ${NODE === process.execPath ? process.version : 'from --node'}${NODE_ARGS.length > 0 ? `, sidecars under ${NODE_ARGS.join(' ')}` : ''}\n`);
+    process.stdout.write('round  sidecars  build      sweeps  skipped  failed   CPU s  CPU %/sidecar\n');
     for (let r = 0; r < ROUNDS; r++) {
       for (const n of COUNTS) {
         for (const b of builds) {
           const got = await round(b.dvdi, n, redis?.url);
-          rows.push(`${String(r + 1).padStart(5)}${String(n).padStart(10)}  ${b.label.padEnd(8)}${String(got.ok).padStart(8)}${String(got.skipped).padStart(9)}${String(got.error).padStart(7)}${got.cpu.toFixed(2).padStart(10)}${((100 * got.cpu) / WINDOW_S / n).toFixed(2).padStart(12)}`);
+          process.stdout.write(`${String(r + 1).padStart(5)}${String(n).padStart(10)}  ${b.label.padEnd(8)}${String(got.ok).padStart(8)}${String(got.skipped).padStart(9)}${String(got.error).padStart(7)}${got.cpu.toFixed(2).padStart(10)}${((100 * got.cpu) / WINDOW_S / n).toFixed(2).padStart(12)}\n`);
         }
       }
     }
-    process.stdout.write(`${COUNTS.join(' and ')} idle sidecars on one node (${STORE === 'redis' ? 'Redis' : 'embedded'} store, dir plugin, cron ${values.cron}), ${WINDOW_S} s window — node ${NODE === process.execPath ? process.version : 'from --node'}${NODE_ARGS.length > 0 ? `, sidecars under ${NODE_ARGS.join(' ')}` : ''}\n`);
-    process.stdout.write(`round  sidecars  build      sweeps  skipped  failed   CPU s  CPU %/sidecar\n${rows.join('\n')}\n`);
   } finally {
     await stopAllRedis();
   }

@@ -144,7 +144,7 @@ export class EmbeddedRefcountStore implements RefcountStore {
     try {
       await this.ensureDir();
       await access(this.dir, constants.W_OK);
-      await readState(this.dir);
+      readState(this.dir);
       return true;
     } catch (error) {
       if (error instanceof StoreStateCorruptError) throw error;
@@ -182,17 +182,17 @@ export class EmbeddedRefcountStore implements RefcountStore {
       try {
         if (held.brokeStale) {
           // Only now, holding the lock: nobody else can be writing a temp file of their own.
-          const removed = await removeTempFiles(this.dir);
+          const removed = removeTempFiles(this.dir);
           if (removed > 0) this.logger.warn({ dir: this.dir, removed }, 'removed temp state files of a dead writer');
         }
-        const state = await readState(this.dir);
+        const state = readState(this.dir);
         const { changed, result } = apply(state, this.clock.now());
         if (changed) {
           // Every operation reads and writes the whole file: idle records must not pile up.
           pruneIdle(state, this.clock.now());
           // A writer whose lock was broken as stale (paused past lockStaleMs) must not write.
           if (!(await held.stillHeld())) throw new StoreIoError('write state (lock was broken as stale)', this.dir, undefined);
-          await writeStateAtomic(this.dir, state);
+          writeStateAtomic(this.dir, state);
         }
         return result;
       } finally {

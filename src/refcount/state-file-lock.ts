@@ -18,7 +18,8 @@
 // Breaking goes through a second O_EXCL file (`.break`) so that two waiters that both judged the
 // same lock stale cannot end up deleting a fresh lock taken in between.
 import { randomBytes } from 'node:crypto';
-import { open, readFile, readlink, stat, unlink } from 'node:fs/promises';
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { readFile, readlink, stat } from 'node:fs/promises';
 import { systemClock, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import { StoreIoError, StoreLockTimeoutError } from './refcount-errors.js';
@@ -139,32 +140,38 @@ async function deathReason(owner: LockOwner, me: Identity, now: number, staleMs:
   return now - owner.takenAt > staleMs ? `held for ${now - owner.takenAt} ms by another PID namespace` : undefined;
 }
 
-async function createExclusive(path: string, content: string): Promise<boolean> {
-  let handle;
+// Taking, checking and releasing are synchronous: they run at the edges of, and inside, the
+// owner's critical section, where every await is a wait to be scheduled again (state-file.ts).
+// Waiters' looks at a busy lock (observe) stay asynchronous.
+function createExclusive(path: string, content: string): boolean {
+  let fd;
   try {
-    handle = await open(path, 'wx', 0o600);
+    fd = openSync(path, 'wx', 0o600);
   } catch (error) {
     if (errorCode(error) === 'EEXIST') return false;
     throw new StoreIoError('create lock', path, error);
   }
   try {
-    await handle.writeFile(content);
+    writeSync(fd, content);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
   return true;
 }
 
-async function removeIfSame(path: string, text: string): Promise<boolean> {
+function removeIfSame(path: string, text: string): boolean {
   try {
-    if ((await readFile(path, 'utf8')) !== text) return false;
-    await unlink(path);
+    if (readFileSync(path, 'utf8') !== text) return false;
+    unlinkSync(path);
     return true;
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return false;
     throw new StoreIoError('break lock', path, error);
   }
 }
+
+/** The longest pause between two looks at a busy lock (before its ±50 % jitter). */
+const MAX_POLL_MS = 200;
 
 export class FileLock {
   readonly path: string;
@@ -202,7 +209,7 @@ export class FileLock {
     for (;;) {
       const owner: LockOwner = { ...me, nonce: randomBytes(8).toString('hex'), takenAt: this.clock.now() };
       const text = JSON.stringify(owner);
-      if (await createExclusive(this.path, text)) return this.held(owner, text, brokeStale);
+      if (createExclusive(this.path, text)) return this.held(owner, text, brokeStale);
 
       const seen = await observe(this.path, this.clock.now());
       if (seen.kind === 'gone') continue;
@@ -233,10 +240,14 @@ export class FileLock {
         this.logger.warn({ lockPath: this.path, waitedMs: Math.round(waited), owner: lastOwner, heldForMs: Math.round(heldFor), handOvers }, 'waiting for the refcount state lock');
         nextReport += 1000;
       }
-      // Jittered backoff up to 25 ms: critical sections are short, so waiters should retry soon
-      // but not in lockstep.
+      // Jittered exponential backoff, 1 ms doubling up to MAX_POLL_MS: a short section is seen
+      // free within a few ms, and a crowd of waiters does not poll in lockstep. The cap is what a
+      // crowd costs the owner: each poll is an open, a read and a stat, and with a 25 ms cap a
+      // hundred sidecars starting at once on two cores polled ~4,000 times a second, starving the
+      // owner of CPU (the lock changed hands ~2.6 times a second; bench/crowded-node.bench.ts
+      // --store embedded --sidecars 100).
       await this.clock.sleep(delay * (0.5 + Math.random()));
-      delay = Math.min(delay * 2, 25);
+      delay = Math.min(delay * 2, MAX_POLL_MS);
     }
   }
 
@@ -244,20 +255,24 @@ export class FileLock {
   private async breakStale(staleText: string, reason: string, me: Identity): Promise<boolean> {
     const breakPath = `${this.path}.break`;
     const breakText = JSON.stringify({ ...me, nonce: randomBytes(8).toString('hex'), takenAt: this.clock.now() });
-    if (!(await createExclusive(breakPath, breakText))) {
+    if (!createExclusive(breakPath, breakText)) {
       // Someone else is breaking. A breaker does two file operations, so a `.break` file that
       // outlives a few seconds belongs to a breaker that died; clear it and try next round.
       const seen = await observe(breakPath, this.clock.now());
       const age = seen.kind === 'owner' ? this.clock.now() - seen.owner.takenAt : seen.kind === 'unreadable' ? seen.ageMs : 0;
-      if (seen.kind !== 'gone' && (age > 5000 || -age > this.staleMs)) await removeIfSame(breakPath, seen.text);
+      if (seen.kind !== 'gone' && (age > 5000 || -age > this.staleMs)) removeIfSame(breakPath, seen.text);
       return false;
     }
     try {
-      const removed = await removeIfSame(this.path, staleText);
+      const removed = removeIfSame(this.path, staleText);
       if (removed) this.logger.warn({ lockPath: this.path, reason }, 'broke a stale refcount state lock');
       return removed;
     } finally {
-      await unlink(breakPath).catch(() => undefined);
+      try {
+        unlinkSync(breakPath);
+      } catch {
+        // already gone
+      }
     }
   }
 
@@ -267,18 +282,23 @@ export class FileLock {
     return {
       owner,
       brokeStale,
-      async stillHeld() {
+      stillHeld() {
         try {
-          return (await readFile(path, 'utf8')) === text;
+          return Promise.resolve(readFileSync(path, 'utf8') === text);
         } catch {
-          return false;
+          return Promise.resolve(false);
         }
       },
-      async release() {
-        if (released) return;
+      release() {
+        if (released) return Promise.resolve();
         released = true;
         // Only our own lock: if it was broken as stale, the file now belongs to someone else.
-        await removeIfSame(path, text);
+        try {
+          removeIfSame(path, text);
+          return Promise.resolve();
+        } catch (error) {
+          return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        }
       },
     };
   }

@@ -4,8 +4,15 @@
 // Before each replace the current file — read and validated in the same locked transaction — is
 // kept as state.json.prev (a hard link: no copy), so a state.json damaged from outside (an edit,
 // a disk fault, a hostile write to ROOT/.dvdi) leaves the last good state for the operator.
+//
+// Synchronous on purpose: these run while the node's state lock is held, and every await there
+// is a point where the owner waits to be scheduled again. On a node whose CPUs are busy (a
+// hundred sidecars starting at once on two cores) each such wait took tens of ms, a transaction
+// of ~15 file operations most of a second, and renewals queued behind it until leases expired
+// (bench/crowded-node.bench.ts --store embedded --sidecars 100). Done in one go, a transaction
+// blocks the event loop for its file operations and two fsyncs: milliseconds.
 import { randomBytes } from 'node:crypto';
-import { link, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { closeSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanExternalText } from '../common/external-text.js';
 import * as z from '../common/shape-check.js';
@@ -77,11 +84,11 @@ export function parseState(text: string, path: string): StoreState {
 }
 
 /** The current state; a missing file is the empty state (first use on this node). */
-export async function readState(dir: string): Promise<StoreState> {
+export function readState(dir: string): StoreState {
   const path = join(dir, STATE_FILE);
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
     throw new StoreIoError('read state', path, error);
@@ -89,29 +96,34 @@ export async function readState(dir: string): Promise<StoreState> {
   return parseState(text, path);
 }
 
-export async function writeStateAtomic(dir: string, state: StoreState): Promise<void> {
+export function writeStateAtomic(dir: string, state: StoreState): void {
   const path = join(dir, STATE_FILE);
   // A unique temp name: a writer whose lock was broken as stale must never share a temp file
   // with the new lock holder.
   const temp = join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    const handle = await open(temp, 'wx', 0o600);
+    const fd = openSync(temp, 'wx', 0o600);
     try {
-      await handle.writeFile(JSON.stringify(state));
-      await handle.sync();
+      const bytes = Buffer.from(JSON.stringify(state));
+      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
+      fsyncSync(fd);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
-    await keepPrevious(dir);
-    await rename(temp, path);
-    const dirHandle = await open(dir, 'r');
+    keepPrevious(dir);
+    renameSync(temp, path);
+    const dirFd = openSync(dir, 'r');
     try {
-      await dirHandle.sync();
+      fsyncSync(dirFd);
     } finally {
-      await dirHandle.close();
+      closeSync(dirFd);
     }
   } catch (error) {
-    await unlink(temp).catch(() => undefined);
+    try {
+      unlinkSync(temp);
+    } catch {
+      // not created, or already renamed
+    }
     throw new StoreIoError('write state', path, error);
   }
 }
@@ -120,13 +132,15 @@ export async function writeStateAtomic(dir: string, state: StoreState): Promise<
  * state.json → state.json.prev: drop the old copy, hard-link the current file. No temp file, so
  * a writer killed in between leaves nothing to clean up, only (for a moment) no previous copy.
  */
-async function keepPrevious(dir: string): Promise<void> {
+function keepPrevious(dir: string): void {
   const previous = join(dir, PREVIOUS_STATE_FILE);
-  await unlink(previous).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  });
   try {
-    await link(join(dir, STATE_FILE), previous);
+    unlinkSync(previous);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  try {
+    linkSync(join(dir, STATE_FILE), previous);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // the first write: nothing to keep
     throw error;
@@ -134,8 +148,14 @@ async function keepPrevious(dir: string): Promise<void> {
 }
 
 /** Remove temp files a dead writer left (call only while holding the lock). */
-export async function removeTempFiles(dir: string): Promise<number> {
-  const names = (await readdir(dir)).filter((name) => name.startsWith(TEMP_PREFIX));
-  await Promise.all(names.map((name) => unlink(join(dir, name)).catch(() => undefined)));
+export function removeTempFiles(dir: string): number {
+  const names = readdirSync(dir).filter((name) => name.startsWith(TEMP_PREFIX));
+  for (const name of names) {
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      // gone meanwhile
+    }
+  }
   return names.length;
 }
