@@ -9,6 +9,7 @@
 // Run (root): npm run build && node --import tsx bench/crowded-node.bench.ts
 //   [--sidecars 20[,100...]] [--store redis|embedded] [--window-seconds 60] [--rounds 2]
 //   [--cron '*/5 * * * * *'] [--log-level error (the sidecars', on stderr)]
+//   [--lease-ttl-ms N (DVDI_LEASE_TTL_MS of every sidecar; default the sidecar's)]
 //   [--node /path/to/node] [--node-args="--no-opt --max-semi-space-size=1"]
 //   [--dvdi dist/cli/dvdi.js] [--before OLD/dist/cli/dvdi.js]
 // --cron defaults to every 5 s, six times the default schedule, so that a minute holds twelve
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     sidecars: { type: 'string', default: '20' },
     store: { type: 'string', default: 'redis' },
     'log-level': { type: 'string', default: 'error' },
+    'lease-ttl-ms': { type: 'string' },
     'window-seconds': { type: 'string', default: '60' },
     rounds: { type: 'string', default: '2' },
     cron: { type: 'string', default: '*/5 * * * * *' },
@@ -81,7 +83,7 @@ async function round(dvdi: string, n: number, redisUrl: string | undefined): Pro
       let port = await freePort();
       while (ports.includes(port)) port = await freePort();
       const ready = join(temp.dir, `ready-${i}`);
-      const env = { ...process.env, DVDI_MOUNT_ROOT: temp.root, DVDI_PLUGIN_DIRS: plugins, DVDI_VOLUME_NAME: `crowd${i}`, DVDI_VOLUME_DRIVER: 'crowd', DVDI_NODE_ID: 'crowded', DVDI_TASK_ID: `crowd-${i}`, ...(redisUrl === undefined ? {} : { DVDI_REDIS_URL: redisUrl }), DVDI_LOG_LEVEL: values['log-level'], DVDI_HTTP_ADDR: `127.0.0.1:${port}`, DVDI_RECONCILE_CRON: values.cron, DVDI_READY_FILE: ready };
+      const env = { ...process.env, DVDI_MOUNT_ROOT: temp.root, DVDI_PLUGIN_DIRS: plugins, DVDI_VOLUME_NAME: `crowd${i}`, DVDI_VOLUME_DRIVER: 'crowd', DVDI_NODE_ID: 'crowded', DVDI_TASK_ID: `crowd-${i}`, ...(redisUrl === undefined ? {} : { DVDI_REDIS_URL: redisUrl }), DVDI_LOG_LEVEL: values['log-level'], ...(values['lease-ttl-ms'] === undefined ? {} : { DVDI_LEASE_TTL_MS: values['lease-ttl-ms'] }), DVDI_HTTP_ADDR: `127.0.0.1:${port}`, DVDI_RECONCILE_CRON: values.cron, DVDI_READY_FILE: ready };
       sidecars.push(spawn(NODE, [...NODE_ARGS, dvdi, 'sidecar'], { env, stdio: ['ignore', 'ignore', 'inherit'] }));
       ports.push(port);
       readyFiles.push(ready);
