@@ -6,13 +6,14 @@
 // a disk fault, a hostile write to ROOT/.dvdi) leaves the last good state for the operator.
 //
 // Synchronous on purpose: these run while the node's state lock is held, and every await there
-// is a point where the owner waits to be scheduled again. On a node whose CPUs are busy (a
-// hundred sidecars starting at once on two cores) each such wait took tens of ms, a transaction
-// of ~15 file operations most of a second, and renewals queued behind it until leases expired
-// (bench/crowded-node.bench.ts --store embedded --sidecars 100). Done in one go, a transaction
-// blocks the event loop for its file operations and two fsyncs: milliseconds.
+// is a trip through the thread pool and a wait to be scheduled again, with every other sidecar of
+// the node queued behind the lock. Done in one go, a renew takes half as long (1.5 against 3.0 ms
+// at one volume, bench/embedded-transaction.bench.ts) and blocks the event loop for its file
+// operations and two fsyncs: milliseconds. The file is input like any other under the mount
+// root: a symlink, a FIFO or a device there is refused without being opened for reading, and so
+// is a file larger than any state this store writes.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, linkSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanExternalText } from '../common/external-text.js';
 import * as z from '../common/shape-check.js';
@@ -83,15 +84,44 @@ export function parseState(text: string, path: string): StoreState {
   return result.data;
 }
 
-/** The current state; a missing file is the empty state (first use on this node). */
+/** Far above any node's state (a volume's record is ~300 bytes), far below what would hurt to read. */
+export const MAX_STATE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The current state; a missing file is the empty state (first use on this node). Opened without
+ * following a symlink and without blocking (a FIFO would hang the lock's owner, and with it the
+ * node), then read only if it is a regular file of a bounded size.
+ */
 export function readState(dir: string): StoreState {
   const path = join(dir, STATE_FILE);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return emptyState();
+    if (code === 'ELOOP') throw new StoreStateCorruptError(path, 'it is a symbolic link, not a file this store wrote', error);
+    throw new StoreIoError('read state', path, error);
+  }
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    const info = fstatSync(fd);
+    if (!info.isFile()) throw new StoreStateCorruptError(path, 'it is not a regular file', undefined);
+    if (info.size > MAX_STATE_BYTES) throw new StoreStateCorruptError(path, `it holds ${info.size} bytes, more than the ${MAX_STATE_BYTES} a state may`, undefined);
+    // No more than it held when looked at: a file that grows meanwhile is not read without end.
+    const bytes = Buffer.alloc(info.size);
+    let done = 0;
+    while (done < bytes.length) {
+      const got = readSync(fd, bytes, done, bytes.length - done, done);
+      if (got === 0) break; // it shrank meanwhile
+      done += got;
+    }
+    text = bytes.subarray(0, done).toString('utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+    if (error instanceof StoreStateCorruptError) throw error;
     throw new StoreIoError('read state', path, error);
+  } finally {
+    closeSync(fd);
   }
   return parseState(text, path);
 }

@@ -1,15 +1,17 @@
 // Finding 9 (embedded store files), against real files: a corrupt state.json is reported at once
 // naming the file and the problem, with the previous good copy kept beside it; idle records are
-// pruned; a lock stamped far in the future goes stale while one slightly ahead is respected.
+// pruned; a lock stamped far in the future goes stale while one slightly ahead is respected; a
+// state.json that is a FIFO, a symlink or too large is refused without hanging or writing.
 import test from 'ava';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { lstat, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock } from '../../../src/common/clock.js';
 import { silentLogger } from '../../../src/common/logger.js';
 import { EmbeddedRefcountStore, IDLE_RECORD_RETENTION_MS } from '../../../src/refcount/embedded-refcount-store.js';
 import { StoreLockTimeoutError, StoreStateCorruptError } from '../../../src/refcount/refcount-errors.js';
 import { FileLock } from '../../../src/refcount/state-file-lock.js';
-import { parseState, PREVIOUS_STATE_FILE, STATE_FILE } from '../../../src/refcount/state-file.js';
+import { MAX_STATE_BYTES, parseState, PREVIOUS_STATE_FILE, STATE_FILE } from '../../../src/refcount/state-file.js';
 import { storeAnswers } from '../../../src/refcount/store-connect.js';
 import { makeTempDir } from '../../helpers/mount-root.js';
 
@@ -98,4 +100,33 @@ test('finding 9: a foreign lock only slightly in the future (within the bound) i
   const path = join(dir, 'state.lock');
   await writeFile(path, await foreignOwner(Date.now() + 500));
   await t.throwsAsync(new FileLock({ path, logger: silentLogger(), timeoutMs: 300, staleMs: 10_000 }).acquire(), { instanceOf: StoreLockTimeoutError });
+});
+
+test('a state.json that is no plain file — a FIFO, a symlink, a file beyond the size bound — is refused at once, and left as it is', async (t) => {
+  const dir = await storeDir(t);
+  const path = join(dir, STATE_FILE);
+  const victim = join(dir, 'victim.json');
+  await writeFile(victim, '{"version":1,"volumes":{}}');
+  const plant = {
+    // Reading a FIFO nobody writes to would block the lock's owner for ever.
+    fifo: async () => execFileSync('mkfifo', [path]),
+    symlink: async () => symlink(victim, path),
+    oversize: async () => truncate(path, MAX_STATE_BYTES + 1),
+  };
+  for (const [kind, make] of Object.entries(plant)) {
+    await rm(path, { force: true });
+    if (kind === 'oversize') await writeFile(path, '');
+    await make();
+    const s = store(dir);
+    const refused = await Promise.race([
+      t.throwsAsync(s.acquire(req(`v-${kind}`, `t-${kind}`)), { instanceOf: StoreStateCorruptError }),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 5000)),
+    ]);
+    t.truthy(refused, `${kind}: refused within 5 s`);
+    t.regex(refused?.message ?? '', kind === 'fifo' ? /it is not a regular file/ : kind === 'symlink' ? /it is a symbolic link/ : /more than the \d+ a state may/, kind);
+    await s.close();
+    const after = await lstat(path);
+    t.true(kind === 'fifo' ? after.isFIFO() : kind === 'symlink' ? after.isSymbolicLink() : after.size === MAX_STATE_BYTES + 1, `${kind}: left as it was`);
+  }
+  t.is(await readFile(victim, 'utf8'), '{"version":1,"volumes":{}}', "the symlink's target was never written");
 });
