@@ -18,8 +18,8 @@
 // Breaking goes through a second O_EXCL file (`.break`) so that two waiters that both judged the
 // same lock stale cannot end up deleting a fresh lock taken in between.
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { readFile, readlink, stat } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { readFile, readlink } from 'node:fs/promises';
 import { systemClock, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import { StoreIoError, StoreLockTimeoutError } from './refcount-errors.js';
@@ -114,11 +114,45 @@ function errorCode(error: unknown): string | undefined {
 /** What the lock file at `path` says now: its owner, or `unreadable` (being written, or garbage). */
 type Observation = { kind: 'gone' } | { kind: 'owner'; owner: LockOwner; text: string } | { kind: 'unreadable'; text: string; ageMs: number };
 
-async function observe(path: string, now: number): Promise<Observation> {
+/** More than any owner record this code writes (~250 bytes). */
+const MAX_LOCK_BYTES = 4096;
+
+/**
+ * The lock file's text and age, read without following a symlink and without blocking: a FIFO,
+ * a device, a symlink or an oversized file planted at the lock's path is never read, and stands
+ * for itself with a text no owner record can have (so it is judged, and broken, as unreadable).
+ * ENOENT is thrown as it is.
+ */
+function lockText(path: string): { text: string; mtimeMs: number } {
+  let fd: number;
   try {
-    const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    if (errorCode(error) !== 'ELOOP') throw error;
+    return { text: '<not a lock file: a symbolic link>', mtimeMs: lstatSync(path).mtimeMs };
+  }
+  try {
+    const info = fstatSync(fd);
+    if (!info.isFile()) return { text: '<not a lock file: not a regular file>', mtimeMs: info.mtimeMs };
+    if (info.size > MAX_LOCK_BYTES) return { text: `<not a lock file: ${info.size} bytes>`, mtimeMs: info.mtimeMs };
+    const bytes = Buffer.alloc(info.size);
+    let done = 0;
+    while (done < bytes.length) {
+      const got = readSync(fd, bytes, done, bytes.length - done, done);
+      if (got === 0) break;
+      done += got;
+    }
+    return { text: bytes.subarray(0, done).toString('utf8'), mtimeMs: info.mtimeMs };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function observe(path: string, now: number): Observation {
+  try {
+    const { text, mtimeMs } = lockText(path);
     const owner = parseOwner(text);
-    return owner ? { kind: 'owner', owner, text } : { kind: 'unreadable', text, ageMs: now - info.mtimeMs };
+    return owner ? { kind: 'owner', owner, text } : { kind: 'unreadable', text, ageMs: now - mtimeMs };
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return { kind: 'gone' };
     throw new StoreIoError('read lock', path, error);
@@ -141,8 +175,8 @@ async function deathReason(owner: LockOwner, me: Identity, now: number, staleMs:
 }
 
 // Taking, checking and releasing are synchronous: they run at the edges of, and inside, the
-// owner's critical section, where every await is a wait to be scheduled again (state-file.ts).
-// Waiters' looks at a busy lock (observe) stay asynchronous.
+// owner's critical section, where every await is a wait to be scheduled again (state-file.ts);
+// a waiter's look at a busy lock is one small read, synchronous too.
 function createExclusive(path: string, content: string): boolean {
   let fd;
   try {
@@ -161,7 +195,7 @@ function createExclusive(path: string, content: string): boolean {
 
 function removeIfSame(path: string, text: string): boolean {
   try {
-    if (readFileSync(path, 'utf8') !== text) return false;
+    if (lockText(path).text !== text) return false;
     unlinkSync(path);
     return true;
   } catch (error) {
@@ -211,7 +245,7 @@ export class FileLock {
       const text = JSON.stringify(owner);
       if (createExclusive(this.path, text)) return this.held(owner, text, brokeStale);
 
-      const seen = await observe(this.path, this.clock.now());
+      const seen = observe(this.path, this.clock.now());
       if (seen.kind === 'gone') continue;
       let reason: string | undefined;
       if (seen.kind === 'owner') {
@@ -223,7 +257,7 @@ export class FileLock {
       } else if (-seen.ageMs > this.staleMs) {
         reason = `unreadable and modified ${-Math.round(seen.ageMs)} ms in the future`;
       }
-      if (reason !== undefined && (await this.breakStale(seen.text, reason, me))) {
+      if (reason !== undefined && this.breakStale(seen.text, reason, me)) {
         brokeStale = true;
         continue;
       }
@@ -252,13 +286,13 @@ export class FileLock {
   }
 
   /** Remove the lock file if it still holds `staleText`; serialised by the `.break` file. */
-  private async breakStale(staleText: string, reason: string, me: Identity): Promise<boolean> {
+  private breakStale(staleText: string, reason: string, me: Identity): boolean {
     const breakPath = `${this.path}.break`;
     const breakText = JSON.stringify({ ...me, nonce: randomBytes(8).toString('hex'), takenAt: this.clock.now() });
     if (!createExclusive(breakPath, breakText)) {
       // Someone else is breaking. A breaker does two file operations, so a `.break` file that
       // outlives a few seconds belongs to a breaker that died; clear it and try next round.
-      const seen = await observe(breakPath, this.clock.now());
+      const seen = observe(breakPath, this.clock.now());
       const age = seen.kind === 'owner' ? this.clock.now() - seen.owner.takenAt : seen.kind === 'unreadable' ? seen.ageMs : 0;
       if (seen.kind !== 'gone' && (age > 5000 || -age > this.staleMs)) removeIfSame(breakPath, seen.text);
       return false;
@@ -284,7 +318,7 @@ export class FileLock {
       brokeStale,
       stillHeld() {
         try {
-          return Promise.resolve(readFileSync(path, 'utf8') === text);
+          return Promise.resolve(lockText(path).text === text);
         } catch {
           return Promise.resolve(false);
         }

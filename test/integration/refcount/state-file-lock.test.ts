@@ -3,10 +3,10 @@
 // up to maxWaitMs, since every owner is quick); a dead one (exited, pid reused, other boot, abandoned
 // in another PID namespace, or never written) is broken; a fresh foreign lock is respected.
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { readFile, readlink, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { lutimes, readFile, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileLock, type LockOwner } from '../../../src/refcount/state-file-lock.js';
 import { StoreLockTimeoutError } from '../../../src/refcount/refcount-errors.js';
@@ -179,4 +179,24 @@ test('one owner holding it for timeoutMs ends the wait however long the wait was
   // 600 ms of hand-overs, then at least 300 ms of the last owner (its hand-over up to 50 ms before the stop).
   t.true(Number(error.context.waitedMs) >= 800, `waited ${String(error.context.waitedMs)} ms: the hand-overs before did not count against timeoutMs`);
   t.regex(error.message, /held now by pid 1 \(pid:\[1\]\), for \d+ ms/);
+});
+
+test('a FIFO or a symlink planted at the lock path is never read: judged unreadable, broken once old, the link target untouched', async (t) => {
+  const path = await setup(t);
+  const victim = `${path}-victim`;
+  await writeFile(victim, 'precious');
+  const old = new Date(Date.now() - 10_000);
+  for (const kind of ['fifo', 'symlink'] as const) {
+    await rm(path, { force: true });
+    if (kind === 'fifo') execFileSync('mkfifo', [path]);
+    else await symlink(victim, path);
+    // Fresh: respected (it could be an owner between create and write), within the timeout.
+    await t.throwsAsync(lockAt(path).acquire(), { instanceOf: StoreLockTimeoutError }, kind);
+    await lutimes(path, old, old);
+    const held = await lockAt(path).acquire();
+    t.true(held.brokeStale, `${kind}: broken once older than 2 s`);
+    t.true(await held.stillHeld());
+    await held.release();
+  }
+  t.is(await readFile(victim, 'utf8'), 'precious');
 });
