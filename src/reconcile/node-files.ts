@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import { readFile, lstat, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../common/atomic-file.js';
+import { readRegularFileSync } from '../common/regular-file.js';
 import { ErrorCode } from '../common/error-codes.js';
 import { DvdiError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
@@ -23,8 +24,8 @@ const NODE_FILE_MAX_BYTES = 64 * 1024;
  * handed to `pick`, which answers the entry, or undefined for a file of another shape. A file
  * that vanished meanwhile, a symlink, anything but a regular file (a FIFO planted as `x.json`
  * blocked a plain open until someone wrote to it, and the sweep with it, under the node's lock),
- * one that is not JSON or is larger than NODE_FILE_MAX_BYTES is skipped: an entry is read from
- * the file's content, never from its name.
+ * one that is not JSON or is larger than NODE_FILE_MAX_BYTES is skipped (readRegularFileSync):
+ * an entry is read from the file's content, never from its name.
  */
 async function readEntries<T>(folder: string, pick: (parsed: Record<string, unknown>) => T | undefined): Promise<T[]> {
   let names: string[];
@@ -36,15 +37,8 @@ async function readEntries<T>(folder: string, pick: (parsed: Record<string, unkn
   const entries: T[] = [];
   for (const name of names.filter((n) => n.endsWith('.json') && !n.includes('.tmp-'))) {
     try {
-      const handle = await open(join(folder, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-      let text: string | undefined;
-      try {
-        const stats = await handle.stat();
-        if (stats.isFile() && stats.size <= NODE_FILE_MAX_BYTES) text = await handle.readFile('utf8');
-      } finally {
-        await handle.close();
-      }
-      const parsed: unknown = text === undefined ? undefined : JSON.parse(text);
+      const got = readRegularFileSync(join(folder, name), NODE_FILE_MAX_BYTES);
+      const parsed: unknown = got.kind === 'file' ? JSON.parse(got.text) : undefined;
       const entry = typeof parsed === 'object' && parsed !== null ? pick(parsed as Record<string, unknown>) : undefined;
       if (entry !== undefined) entries.push(entry);
     } catch {

@@ -18,10 +18,11 @@
 // Breaking goes through a second O_EXCL file (`.break`) so that two waiters that both judged the
 // same lock stale cannot end up deleting a fresh lock taken in between.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import { systemClock, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
+import { readRegularFileSync } from '../common/regular-file.js';
 import { StoreIoError, StoreLockTimeoutError } from './refcount-errors.js';
 
 export interface LockOwner {
@@ -118,33 +119,21 @@ type Observation = { kind: 'gone' } | { kind: 'owner'; owner: LockOwner; text: s
 const MAX_LOCK_BYTES = 4096;
 
 /**
- * The lock file's text and age, read without following a symlink and without blocking: a FIFO,
- * a device, a symlink or an oversized file planted at the lock's path is never read, and stands
- * for itself with a text no owner record can have (so it is judged, and broken, as unreadable).
- * ENOENT is thrown as it is.
+ * The lock file's text and age (readRegularFileSync): a FIFO, a device, a symlink or an oversized
+ * file planted at the lock's path is never read, and stands for itself with a text no owner
+ * record can have (so it is judged, and broken, as unreadable). ENOENT is thrown as it is.
  */
 function lockText(path: string): { text: string; mtimeMs: number } {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    if (errorCode(error) !== 'ELOOP') throw error;
-    return { text: '<not a lock file: a symbolic link>', mtimeMs: lstatSync(path).mtimeMs };
-  }
-  try {
-    const info = fstatSync(fd);
-    if (!info.isFile()) return { text: '<not a lock file: not a regular file>', mtimeMs: info.mtimeMs };
-    if (info.size > MAX_LOCK_BYTES) return { text: `<not a lock file: ${info.size} bytes>`, mtimeMs: info.mtimeMs };
-    const bytes = Buffer.alloc(info.size);
-    let done = 0;
-    while (done < bytes.length) {
-      const got = readSync(fd, bytes, done, bytes.length - done, done);
-      if (got === 0) break;
-      done += got;
-    }
-    return { text: bytes.subarray(0, done).toString('utf8'), mtimeMs: info.mtimeMs };
-  } finally {
-    closeSync(fd);
+  const got = readRegularFileSync(path, MAX_LOCK_BYTES);
+  switch (got.kind) {
+    case 'file':
+      return got;
+    case 'symlink':
+      return { text: '<not a lock file: a symbolic link>', mtimeMs: got.mtimeMs };
+    case 'not-regular':
+      return { text: '<not a lock file: not a regular file>', mtimeMs: got.mtimeMs };
+    case 'too-large':
+      return { text: `<not a lock file: ${got.size} bytes>`, mtimeMs: got.mtimeMs };
   }
 }
 

@@ -13,9 +13,10 @@
 // root: a symlink, a FIFO or a device there is refused without being opened for reading, and so
 // is a file larger than any state this store writes.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, fsyncSync, linkSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanExternalText } from '../common/external-text.js';
+import { readRegularFileSync } from '../common/regular-file.js';
 import * as z from '../common/shape-check.js';
 import type { VolumeRecord } from './refcount-model.js';
 import { StoreIoError, StoreStateCorruptError } from './refcount-errors.js';
@@ -88,42 +89,29 @@ export function parseState(text: string, path: string): StoreState {
 export const MAX_STATE_BYTES = 16 * 1024 * 1024;
 
 /**
- * The current state; a missing file is the empty state (first use on this node). Opened without
- * following a symlink and without blocking (a FIFO would hang the lock's owner, and with it the
- * node), then read only if it is a regular file of a bounded size.
+ * The current state; a missing file is the empty state (first use on this node). Read only if it
+ * is a regular file of a bounded size (readRegularFileSync: a FIFO would hang the lock's owner,
+ * and with it the node; a symlink is not followed).
  */
 export function readState(dir: string): StoreState {
   const path = join(dir, STATE_FILE);
-  let fd: number;
+  let got;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    got = readRegularFileSync(path, MAX_STATE_BYTES);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return emptyState();
-    if (code === 'ELOOP') throw new StoreStateCorruptError(path, 'it is a symbolic link, not a file this store wrote', error);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
     throw new StoreIoError('read state', path, error);
   }
-  let text: string;
-  try {
-    const info = fstatSync(fd);
-    if (!info.isFile()) throw new StoreStateCorruptError(path, 'it is not a regular file', undefined);
-    if (info.size > MAX_STATE_BYTES) throw new StoreStateCorruptError(path, `it holds ${info.size} bytes, more than the ${MAX_STATE_BYTES} a state may`, undefined);
-    // No more than it held when looked at: a file that grows meanwhile is not read without end.
-    const bytes = Buffer.alloc(info.size);
-    let done = 0;
-    while (done < bytes.length) {
-      const got = readSync(fd, bytes, done, bytes.length - done, done);
-      if (got === 0) break; // it shrank meanwhile
-      done += got;
-    }
-    text = bytes.subarray(0, done).toString('utf8');
-  } catch (error) {
-    if (error instanceof StoreStateCorruptError) throw error;
-    throw new StoreIoError('read state', path, error);
-  } finally {
-    closeSync(fd);
+  switch (got.kind) {
+    case 'file':
+      return parseState(got.text, path);
+    case 'symlink':
+      throw new StoreStateCorruptError(path, 'it is a symbolic link, not a file this store wrote', undefined);
+    case 'not-regular':
+      throw new StoreStateCorruptError(path, 'it is not a regular file', undefined);
+    case 'too-large':
+      throw new StoreStateCorruptError(path, `it holds ${got.size} bytes, more than the ${MAX_STATE_BYTES} a state may`, undefined);
   }
-  return parseState(text, path);
 }
 
 export function writeStateAtomic(dir: string, state: StoreState): void {
