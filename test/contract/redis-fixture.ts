@@ -102,7 +102,10 @@ export function useRedisServer(test: TestFn, suiteName: string, topology: Topolo
       return prefix;
     },
     async openStore(prefix) {
-      const store = createRedisRefcountStore({ ...connect!, prefix, logger: silentLogger() });
+      // The contract is about answers, not latency: every test of a file runs at once against one
+      // server or cluster, each after a SCRIPT FLUSH (so its first calls reload the scripts), and
+      // on a loaded CI machine a Cluster acquire took longer than the sidecar's 2 s default.
+      const store = createRedisRefcountStore({ ...connect!, prefix, logger: silentLogger(), commandTimeoutMs: 10_000 });
       if (!(await store.waitReady(10_000))) {
         await store.close();
         throw new Error('redis store did not connect');
